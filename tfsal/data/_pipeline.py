@@ -1,0 +1,160 @@
+"""The tf.data input pipeline shared by every reader."""
+import numpy as np
+import tensorflow as tf
+
+from tfsal.data._maps import DEFAULT_BLUR_SIGMA, tf_saliency_targets
+
+__all__ = ["make_dataset", "TARGET_CHANNELS"]
+
+# Supervised targets are one tensor (B, h, w, 2): channel 0 the continuous map in [0, 1], channel 1 the binary
+# fixation map. tfsal's losses read channel 0 and its NSS metric channel 1, so NSS can be monitored during fit.
+TARGET_CHANNELS = ("map", "fixmap")
+
+
+def _check_size(size, what):
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be (height, width); got {size!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"{what} must be positive; got {size!r}")
+    return h, w
+
+
+def _decode_image(path, size):
+    raw = tf.io.read_file(path)
+    img = tf.io.decode_image(raw, channels=3, expand_animations=False)
+    img = tf.ensure_shape(img, [None, None, 3])
+    img = tf.image.resize(tf.cast(img, tf.float32), size, method="bilinear", antialias=True)
+    return tf.clip_by_value(img, 0.0, 255.0)
+
+
+def _decode_map(path, size):
+    raw = tf.io.read_file(path)
+    m = tf.io.decode_image(raw, channels=1, expand_animations=False)
+    m = tf.ensure_shape(m, [None, None, 1])
+    m = tf.image.resize(tf.cast(m, tf.float32), size, method="bilinear", antialias=True)
+    return tf.math.divide_no_nan(m, tf.reduce_max(m))
+
+
+def make_dataset(
+    examples,
+    image_size=(192, 256),
+    map_size=None,
+    batch_size=8,
+    shuffle=False,
+    seed=0,
+    augment=False,
+    cache=False,
+    sigma=DEFAULT_BLUR_SIGMA,
+    output="supervised",
+    drop_remainder=False,
+):
+    """Build a batched, prefetched ``tf.data.Dataset`` from :class:`~tfsal.data.Example` items.
+
+    Images are resized to ``image_size`` (no letterboxing: aspect ratio follows the size asked for; fixations are
+    stored normalised, so they stay aligned) and kept as raw float pixels in [0, 255] — models normalise inside.
+    The continuous map is the dataset's own map when it has one, otherwise the fixations blurred by
+    σ = ``sigma`` × map width (:func:`~tfsal.data.saliency_map_from_fixations`), max-normalised to [0, 1].
+
+    Args:
+        examples: a list of :class:`~tfsal.data.Example`.
+        image_size: ``(H, W)`` of the model input.
+        map_size: ``(h, w)`` of the target maps; ``image_size`` when ``None``.
+        batch_size: examples per batch.
+        shuffle: shuffle the file list every epoch (seeded by ``seed``).
+        seed: seed for shuffling and augmentation; the same seed gives the same order and flips.
+        augment: random horizontal flips, applied to image, map and fixations together.
+        cache: cache decoded examples in memory (``True``) or in a file (a path).
+        sigma: blur as a fraction of the map width (ignored for examples with a given map).
+        output: ``"supervised"`` → ``(image, target)`` with target ``(h, w, 2)`` = [map, fixation map];
+            ``"dict"`` → ``{"image", "map", "fixmap", "fixations", "num_fixations", "index"}`` where
+            ``fixations`` are normalised ``(x, y)`` padded with -1 and ``index`` points into ``examples``;
+            ``"image"`` → images only (for unlabelled data / prediction).
+        drop_remainder: drop the last incomplete batch.
+
+    Returns:
+        A ``tf.data.Dataset``.
+
+    Example:
+        >>> import tfsal
+        >>> ds = tfsal.data.make_dataset(tfsal.data.read_demo("val"), (96, 128), batch_size=4)
+        >>> images, targets = next(iter(ds))
+        >>> tuple(targets.shape)
+        (4, 96, 128, 2)
+    """
+    if output not in ("supervised", "dict", "image"):
+        raise ValueError(f"output must be 'supervised', 'dict' or 'image'; got {output!r}")
+    if not examples:
+        raise ValueError("make_dataset: expected at least one example; got an empty list")
+    if int(batch_size) <= 0:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    image_size = _check_size(image_size, "image_size")
+    map_size = _check_size(map_size or image_size, "map_size")
+    if output != "image":
+        unlabelled = [e.image_path for e in examples if e.fixations is None and e.map_path is None]
+        if unlabelled:
+            raise ValueError(
+                f"{len(unlabelled)} example(s) have neither fixations nor a map (first: {unlabelled[0]!r}); "
+                "use output='image' for unlabelled images"
+            )
+
+    n_max = max([1] + [0 if e.fixations is None else len(e.fixations) for e in examples])
+    points = np.full((len(examples), n_max, 2), -1.0, np.float32)
+    counts = np.zeros(len(examples), np.int32)
+    for i, e in enumerate(examples):
+        p = e.normalized_fixations()
+        points[i, : len(p)] = p
+        counts[i] = len(p)
+    tensors = {
+        "path": np.array([e.image_path for e in examples]),
+        "map_path": np.array([e.map_path or "" for e in examples]),
+        "fixations": points,
+        "num_fixations": counts,
+        "index": np.arange(len(examples), dtype=np.int64),
+    }
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle:
+        ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+
+    def load(item):
+        out = {
+            "image": _decode_image(item["path"], image_size),
+            "fixations": item["fixations"],
+            "num_fixations": item["num_fixations"],
+            "index": item["index"],
+        }
+        if output == "image":
+            return out
+        sal, fix = tf_saliency_targets(item["fixations"], item["num_fixations"], map_size, sigma)
+        given = tf.strings.length(item["map_path"]) > 0
+        out["map"] = tf.cond(given, lambda: _decode_map(item["map_path"], map_size), lambda: sal)
+        out["fixmap"] = fix
+        return out
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache() if cache is True else ds.cache(str(cache))
+    if augment:
+        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, rng).map(_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if output == "supervised":
+        ds = ds.map(lambda d: (d["image"], tf.concat([d["map"], d["fixmap"]], axis=-1)))
+    elif output == "image":
+        ds = ds.map(lambda d: d["image"])
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _flip(item, rand):
+    """Horizontal flip of image, map, fixation map and fixation coordinates, with probability 1/2."""
+    do = tf.random.stateless_uniform([], seed=tf.stack([rand, tf.constant(0, tf.int64)])) < 0.5
+    out = dict(item)
+    for key in ("image", "map", "fixmap"):
+        if key in item:
+            out[key] = tf.cond(do, lambda k=key: tf.reverse(item[k], axis=[1]), lambda k=key: item[k])
+    pts = item["fixations"]
+    valid = pts[:, :1] >= 0
+    flipped = tf.concat([tf.where(valid, 1.0 - pts[:, :1], pts[:, :1]), pts[:, 1:]], axis=1)
+    out["fixations"] = tf.cond(do, lambda: flipped, lambda: pts)
+    return out

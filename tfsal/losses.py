@@ -1,0 +1,113 @@
+"""Losses for saliency maps: plain tensor functions first, a thin ``keras.losses.Loss`` wrapper second.
+
+Target convention (:data:`tfsal.data.TARGET_CHANNELS`): ``y_true`` is ``(B, h, w, C)`` with the continuous map in
+channel 0 (a binary fixation map may follow in channel 1; losses ignore it). ``y_pred`` is ``(B, h, w, 1)``, a map
+in [0, 1] (the models' default sigmoid output).
+"""
+import keras
+from keras import ops
+
+__all__ = ["EPS", "bce", "mse", "kld", "cc", "kld_cc", "SaliencyLoss", "LOSSES", "get_loss"]
+
+# MATLAB's eps (2^-52), the ε of the MIT benchmark's KLDiv.m (SPEC §3).
+EPS = 2.2204e-16
+# Clip for BCE on probabilities; Keras' own backend epsilon.
+_BCE_CLIP = 1e-7
+
+
+def _split(y_true, y_pred):
+    y_true = ops.cast(y_true[..., :1], "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    return y_true, y_pred
+
+
+def _flat(x):
+    return ops.reshape(x, (ops.shape(x)[0], -1))
+
+
+def bce(y_true, y_pred):
+    """Binary cross-entropy between the map target and a [0, 1] prediction (FastSal eq. 2, GT term).
+
+    Args:
+        y_true: ``(B, h, w, C)`` targets, map in channel 0, values in [0, 1].
+        y_pred: ``(B, h, w, 1)`` predicted map in [0, 1].
+
+    Returns:
+        ``(B,)`` per-image mean BCE.
+
+    Example:
+        >>> import numpy as np
+        >>> float(bce(np.full((1, 2, 2, 1), 0.5), np.full((1, 2, 2, 1), 0.5))[0])  # doctest: +ELLIPSIS
+        0.693...
+    """
+    t, p = _split(y_true, y_pred)
+    p = ops.clip(p, _BCE_CLIP, 1.0 - _BCE_CLIP)
+    per_pixel = -(t * ops.log(p) + (1.0 - t) * ops.log(1.0 - p))
+    return ops.mean(_flat(per_pixel), axis=1)
+
+
+def mse(y_true, y_pred):
+    """Mean squared error to the map (Pan et al.'s loss). Returns ``(B,)``."""
+    t, p = _split(y_true, y_pred)
+    return ops.mean(_flat(ops.square(t - p)), axis=1)
+
+
+def kld(y_true, y_pred):
+    """KL divergence of the sum-normalised prediction from the sum-normalised map (MIT benchmark KLDiv).
+
+    ``Σ G · ln(ε + G / (P + ε))`` with ε = :data:`EPS`. Returns ``(B,)``.
+    """
+    t, p = _split(y_true, y_pred)
+    t, p = _flat(t), _flat(ops.maximum(p, 0.0))
+    t = t / (ops.sum(t, axis=1, keepdims=True) + EPS)
+    p = p / (ops.sum(p, axis=1, keepdims=True) + EPS)
+    return ops.sum(t * ops.log(EPS + t / (p + EPS)), axis=1)
+
+
+def cc(y_true, y_pred):
+    """Pearson correlation between prediction and map, per image. Returns ``(B,)`` in [-1, 1] (0 if constant)."""
+    t, p = _split(y_true, y_pred)
+    t, p = _flat(t), _flat(p)
+    t = t - ops.mean(t, axis=1, keepdims=True)
+    p = p - ops.mean(p, axis=1, keepdims=True)
+    num = ops.sum(t * p, axis=1)
+    den = ops.sqrt(ops.sum(t * t, axis=1) * ops.sum(p * p, axis=1))
+    return ops.where(den > 0, num / ops.maximum(den, 1e-12), 0.0)
+
+
+def kld_cc(y_true, y_pred, kld_weight=1.0, cc_weight=1.0):
+    """``kld_weight · KLD + cc_weight · (1 − CC)``, a common distribution-matching loss. Returns ``(B,)``."""
+    return kld_weight * kld(y_true, y_pred) + cc_weight * (1.0 - cc(y_true, y_pred))
+
+
+LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc}
+
+
+@keras.saving.register_keras_serializable(package="tfsal")
+class SaliencyLoss(keras.losses.Loss):
+    """A ``keras.losses.Loss`` around one of :data:`LOSSES`, for ``model.compile(loss=...)``.
+
+    Args:
+        kind: ``"bce"``, ``"mse"``, ``"kld"`` or ``"kld_cc"``.
+        name: the loss name shown in logs; ``kind`` when ``None``.
+
+    Example:
+        >>> loss = SaliencyLoss("kld_cc")
+    """
+
+    def __init__(self, kind="bce", name=None, reduction="sum_over_batch_size", dtype=None):
+        if kind not in LOSSES:
+            raise ValueError(f"unknown loss {kind!r}; expected one of {sorted(LOSSES)}")
+        super().__init__(name=name or kind, reduction=reduction, dtype=dtype)
+        self.kind = kind
+
+    def call(self, y_true, y_pred):
+        return LOSSES[self.kind](y_true, y_pred)
+
+    def get_config(self):
+        return {"kind": self.kind, "name": self.name, "reduction": self.reduction}
+
+
+def get_loss(kind):
+    """The :class:`SaliencyLoss` for a name, with a clear error for unknown names."""
+    return SaliencyLoss(kind)

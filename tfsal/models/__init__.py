@@ -1,0 +1,52 @@
+"""Saliency models, registered by name.
+
+Example:
+    >>> from tfsal.models import create_model, list_models
+    >>> "fastsal-a" in list_models()
+    True
+    >>> model = create_model("fastsal-a", input_shape=(96, 128, 3), weights=None)
+"""
+from tfsal.models._registry import create_model, list_models, model_info, register_model
+from tfsal.models._common import count_flops
+from tfsal.models.fastsal import fastsal_a, fastsal_c
+
+__all__ = [
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+    "count_flops",
+    "describe_model",
+    "fastsal_a",
+    "fastsal_c",
+]
+
+
+def describe_model(name, input_shape=None):
+    """Parameter count and FLOPs of a registered model next to the paper's figures.
+
+    Args:
+        name: a registered model name.
+        input_shape: ``(H, W, 3)``; the model's default when ``None``.
+
+    Returns:
+        A dict with ``name``, ``input_shape``, ``params``, ``macs``, ``gflops`` (2 × MACs / 1e9) and
+        ``paper`` (the paper's figures, possibly empty).
+
+    Example:
+        >>> info = describe_model("fastsal-a")
+        >>> round(info["params"] / 1e6, 2)
+        3.63
+    """
+    entry = model_info(name)
+    shape = tuple(input_shape or entry.default_input_shape)
+    model = create_model(name, input_shape=shape, weights=None)
+    macs, flops = count_flops(model)
+    return {
+        "name": entry.alias_of or name,
+        "input_shape": shape,
+        "params": int(model.count_params()),
+        "macs": macs,
+        "gflops": flops / 1e9,
+        "paper": dict(entry.paper),
+    }

@@ -1,0 +1,222 @@
+"""FastSal (Hu & McGuinness 2021, seed 004): MobileNetV2 encoder with sub-pixel decoders C and A.
+
+Built from the reference implementation (feiyanhu/FastSal, PyTorch), as written down in SPEC §1.4:
+
+* Backbone: MobileNetV2 (alpha 1.0). Its 18 taps (17 inverted-residual blocks + the final 1280-channel conv) are
+  taken **by layer name** (:data:`TAPS`), never by index.
+* Four feature blocks e1..e4: the taps of one stride concatenated and sub-pixel upsampled once with
+  ``depth_to_space(2)`` (PyTorch ``PixelShuffle(2)``; the builtin TFLite op ``DEPTH_TO_SPACE``).
+* Decoder C (concatenation): 1×1 conv + ReLU adaptation to 128/256/512/512 channels, bilinear upsampling of e2..e4
+  to stride 2, concatenation (1408 ch), ``depth_to_space`` → 352 ch at full size, 3×3 conv → 1 channel.
+* Decoder A (addition): 1×1 conv + ReLU adaptation to 8/32/128/512 channels, then from the deepest level up a
+  shared inverted block and ``depth_to_space`` per level, adding the previous level's output; 3×3 conv 2 → 1.
+
+Choices written down here (where the paper and reference are silent or differ from Keras defaults):
+
+* Input normalisation is inside the model (layer ``fastsal_preprocess``): the model takes raw RGB pixels in
+  [0, 255] and rescales them to MobileNetV2's [-1, 1].
+* The output is ``sigmoid(logits)`` in [0, 1] by default (``output_activation="sigmoid"``), so exported files give
+  a map directly; pass ``output_activation=None`` for the reference's raw logits. The output is float32 even under
+  mixed precision.
+* All BatchNorm layers use momentum 0.9 and epsilon 1e-5 (PyTorch's defaults, as in the reference) instead of
+  Keras MobileNetV2's 0.999: with 0.999 the moving statistics of a short training run stay near their initial
+  values and inference-mode predictions are poor.
+* The shared inverted block follows the reference exactly: torchvision's ``InvertedResidual`` already adds its own
+  input (stride 1, equal channels), and the reference adds ``y`` once more, so ``B(y) = y + IR(y) = 2y + body(y)``.
+* ``weights``: ``None`` (random), ``"imagenet"`` (MobileNetV2 ImageNet weights for the encoder, downloaded by Keras:
+  needs internet), or a path to a whole-model ``.weights.h5`` / ``.keras`` file.
+"""
+import keras
+from keras import layers
+
+from tfsal.layers import DepthToSpace, ResizeBilinear
+from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
+from tfsal.models._registry import register_model
+
+__all__ = ["fastsal_a", "fastsal_c", "TAPS", "fastsal_encoder"]
+
+# The 18 MobileNetV2 taps (Keras layer names) and the stride at which each sits. Blocks whose input and output
+# channels match end in a residual ``block_{i}_add``; the others end in their projection BN.
+TAPS = (
+    # (block, layer name, channels, stride)
+    (0, "expanded_conv_project_BN", 16, 2),
+    (1, "block_1_project_BN", 24, 4),
+    (2, "block_2_add", 24, 4),
+    (3, "block_3_project_BN", 32, 8),
+    (4, "block_4_add", 32, 8),
+    (5, "block_5_add", 32, 8),
+    (6, "block_6_project_BN", 64, 16),
+    (7, "block_7_add", 64, 16),
+    (8, "block_8_add", 64, 16),
+    (9, "block_9_add", 64, 16),
+    (10, "block_10_project_BN", 96, 16),
+    (11, "block_11_add", 96, 16),
+    (12, "block_12_add", 96, 16),
+    (13, "block_13_project_BN", 160, 32),
+    (14, "block_14_add", 160, 32),
+    (15, "block_15_add", 160, 32),
+    (16, "block_16_project_BN", 320, 32),
+    (17, "out_relu", 1280, 32),
+)
+
+# Feature blocks (SPEC §1.4 table): taps concatenated then depth_to_space'd once.
+#   e1 = concat(block 0 [16 @ s2], d2s(blocks 1-2 [48 @ s4])) -> 28 @ s2
+#   e2 = d2s(blocks 3-5 [96 @ s8])                             -> 24 @ s4
+#   e3 = d2s(blocks 6-12 [544 @ s16])                          -> 136 @ s8
+#   e4 = d2s(blocks 13-17 [2080 @ s32])                        -> 520 @ s16
+FEATURE_BLOCKS = {"e2": (3, 4, 5), "e3": tuple(range(6, 13)), "e4": tuple(range(13, 18))}
+
+# Paper figures (seed 004, Table II) for `tfsal info`.
+PAPER_C = {"params": 2.57e6, "gflops": 1.32, "source": "Hu & McGuinness 2021 (FastSal), Table II"}
+PAPER_A = {"params": 3.65e6, "gflops": 1.32, "source": "Hu & McGuinness 2021 (FastSal), Table II"}
+
+_BN = {"momentum": 0.9, "epsilon": 1e-5}
+
+
+def fastsal_encoder(inputs, weights=None, model_name="fastsal"):
+    """MobileNetV2 on raw RGB ``inputs`` with FastSal's four feature blocks.
+
+    Args:
+        inputs: a ``keras.Input`` of shape ``(H, W, 3)``, raw pixels in [0, 255].
+        weights: ``None`` or ``"imagenet"`` for the backbone.
+        model_name: used in error messages.
+
+    Returns:
+        A dict ``{"e1": ..., "e2": ..., "e3": ..., "e4": ...}`` of feature tensors at strides 2, 4, 8, 16.
+    """
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="fastsal_preprocess")(inputs)
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_tensor=x, include_top=False, weights=weights, alpha=1.0
+        )
+    except Exception as err:  # download failures surface as many exception types
+        if weights == "imagenet":
+            raise imagenet_unavailable(model_name, "MobileNetV2", err) from err
+        raise
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum, layer.epsilon = _BN["momentum"], _BN["epsilon"]
+    taps = {block: backbone.get_layer(name).output for block, name, _, _ in TAPS}
+
+    features = {}
+    s4 = layers.Concatenate(name="fastsal_e1_s4_concat")([taps[1], taps[2]])
+    s4 = DepthToSpace(2, name="fastsal_e1_d2s")(s4)
+    features["e1"] = layers.Concatenate(name="fastsal_e1_concat")([taps[0], s4])
+    for key, blocks in FEATURE_BLOCKS.items():
+        cat = layers.Concatenate(name=f"fastsal_{key}_concat")([taps[b] for b in blocks])
+        features[key] = DepthToSpace(2, name=f"fastsal_{key}_d2s")(cat)
+    return features
+
+
+def _adapt(x, filters, name):
+    """FastSal adaptation layer: 1×1 conv + ReLU."""
+    x = layers.Conv2D(filters, 1, name=f"{name}_conv")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _shared_inverted_block(y, name, expansion=2):
+    """``B(y) = y + IR(y) = 2y + body(y)``; IR = MobileNetV2 inverted residual, stride 1, expansion 2."""
+    channels = y.shape[-1]
+    h = layers.Conv2D(channels * expansion, 1, use_bias=False, name=f"{name}_expand")(y)
+    h = layers.BatchNormalization(name=f"{name}_expand_bn", **_BN)(h)
+    h = layers.ReLU(6.0, name=f"{name}_expand_relu")(h)
+    h = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(h)
+    h = layers.BatchNormalization(name=f"{name}_dw_bn", **_BN)(h)
+    h = layers.ReLU(6.0, name=f"{name}_dw_relu")(h)
+    h = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_project")(h)
+    h = layers.BatchNormalization(name=f"{name}_project_bn", **_BN)(h)
+    # torchvision's InvertedResidual adds y (its residual), the reference's block adds y again.
+    return layers.Add(name=f"{name}_add")([y, y, h])
+
+
+def _head(x, output_activation, prefix):
+    x = layers.Conv2D(1, 3, padding="same", name=f"{prefix}_out_conv", dtype="float32")(x)
+    return layers.Activation(output_activation or "linear", name=f"{prefix}_out", dtype="float32")(x)
+
+
+def _finish(model, weights):
+    if weights not in (None, "imagenet"):
+        load_weights_file(model, weights)
+    return model
+
+
+@register_model(
+    "fastsal-c",
+    default_input_shape=(192, 256, 3),
+    test_input_shape=(64, 96, 3),
+    paper=PAPER_C,
+    recipe="fastsal",
+)
+def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c"):
+    """FastSal (C): MobileNetV2 encoder + concatenation decoder.
+
+    Args:
+        input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
+        weights: ``None``, ``"imagenet"`` (encoder only; needs internet) or a whole-model weights path.
+        output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
+        name: the Keras model name.
+
+    Returns:
+        A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
+
+    Example:
+        >>> m = fastsal_c(input_shape=(96, 128, 3))
+        >>> m.output_shape
+        (None, 96, 128, 1)
+    """
+    check_input_shape(input_shape, 32, "fastsal-c")
+    check_weights_arg(weights, "fastsal-c")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    e = fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, "fastsal-c")
+    # Adaptation widths 128/256/512/512; bring e2..e4 to stride 2 by bilinear upsampling ×2, ×4, ×8.
+    branches = [_adapt(e["e1"], 128, "fastsal_adapt1")]
+    for level, (width, scale) in zip((2, 3, 4), ((256, 2), (512, 4), (512, 8))):
+        a = _adapt(e[f"e{level}"], width, f"fastsal_adapt{level}")
+        branches.append(ResizeBilinear(scale, name=f"fastsal_up{level}")(a))
+    x = layers.Concatenate(name="fastsal_dec_concat")(branches)  # 1408 ch at stride 2
+    x = DepthToSpace(2, name="fastsal_dec_d2s")(x)  # 352 ch at full size
+    outputs = _head(x, output_activation, "fastsal")
+    model = keras.Model(inputs, outputs, name=name)
+    return _finish(model, weights)
+
+
+@register_model(
+    "fastsal-a",
+    default_input_shape=(192, 256, 3),
+    test_input_shape=(64, 96, 3),
+    paper=PAPER_A,
+    recipe="fastsal",
+    aliases=("fastsal",),
+)
+def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a"):
+    """FastSal (A): MobileNetV2 encoder + addition decoder with shared inverted blocks.
+
+    Args:
+        input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
+        weights: ``None``, ``"imagenet"`` (encoder only; needs internet) or a whole-model weights path.
+        output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
+        name: the Keras model name.
+
+    Returns:
+        A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
+
+    Example:
+        >>> m = fastsal_a(input_shape=(96, 128, 3))
+        >>> m.output_shape
+        (None, 96, 128, 1)
+    """
+    check_input_shape(input_shape, 32, "fastsal-a")
+    check_weights_arg(weights, "fastsal-a")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    e = fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, "fastsal-a")
+    # Adaptation widths 8/32/128/512: each depth_to_space quarters the channels (512→128→32→8→2).
+    a = {level: _adapt(e[f"e{level}"], width, f"fastsal_adapt{level}")
+         for level, width in ((1, 8), (2, 32), (3, 128), (4, 512))}
+    f = None
+    for level in (4, 3, 2, 1):
+        y = a[level] if f is None else layers.Add(name=f"fastsal_dec{level}_merge")([a[level], f])
+        y = _shared_inverted_block(y, f"fastsal_dec{level}")
+        f = DepthToSpace(2, name=f"fastsal_dec{level}_d2s")(y)
+    outputs = _head(f, output_activation, "fastsal")
+    model = keras.Model(inputs, outputs, name=name)
+    return _finish(model, weights)

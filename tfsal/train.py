@@ -1,0 +1,276 @@
+"""Training: recipes from the papers as code, and one ``train`` function that ``tfsal train`` calls."""
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+__all__ = ["Recipe", "RECIPES", "get_recipe", "step_schedule", "TrainResult", "train", "new_run_dir"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A training recipe (every field can be overridden by an argument of :func:`train`).
+
+    Attributes:
+        optimizer: ``"sgd"`` (momentum ``momentum``) or ``"adam"``.
+        learning_rate: initial learning rate.
+        momentum: SGD momentum.
+        schedule: ``"step"`` (× ``gamma`` at each of ``milestones``), ``"linear"`` (to ``final_lr``) or ``"constant"``.
+        milestones: epochs at which a step schedule decays.
+        gamma: step decay factor.
+        final_lr: end value of a linear schedule.
+        epochs: the paper's epoch count.
+        demo_epochs: the epoch count used on the built-in demo data (a few CPU minutes).
+        batch_size: examples per batch.
+        loss: a :data:`tfsal.losses.LOSSES` name.
+        source: where the recipe comes from.
+    """
+
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    schedule: str = "step"
+    milestones: tuple = (15, 30, 60)
+    gamma: float = 0.1
+    final_lr: float = 1e-4
+    epochs: int = 100
+    demo_epochs: int = 8
+    batch_size: int = 8
+    loss: str = "bce"
+    source: str = ""
+
+
+RECIPES = {
+    # Seed 004 / SPEC §1.4: SGD, lr 0.01 decayed ×0.1 at epochs 15, 30 and 60, 100 epochs, BCE to the GT map
+    # (the GT term of eq. 2). The batch size is not given in the paper; 8 fits a CPU.
+    "fastsal": Recipe(source="Hu & McGuinness 2021 (FastSal) §IV, reference code feiyanhu/FastSal"),
+}
+
+
+def get_recipe(name):
+    """The :class:`Recipe` registered as ``name`` (see :data:`RECIPES`)."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; expected one of {sorted(RECIPES)}") from None
+
+
+def step_schedule(recipe, learning_rate, epochs):
+    """The per-epoch learning-rate function of a recipe (for ``keras.callbacks.LearningRateScheduler``).
+
+    Example:
+        >>> f = step_schedule(RECIPES["fastsal"], 0.01, 100)
+        >>> [round(f(e), 6) for e in (0, 15, 30, 60)]
+        [0.01, 0.001, 0.0001, 1e-05]
+    """
+    if recipe.schedule == "step":
+        return lambda epoch, lr=None: learning_rate * recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
+    if recipe.schedule == "linear":
+        span = max(1, epochs - 1)
+        return lambda epoch, lr=None: learning_rate + (recipe.final_lr - learning_rate) * min(epoch, span) / span
+    if recipe.schedule == "constant":
+        return lambda epoch, lr=None: learning_rate
+    raise ValueError(f"unknown schedule {recipe.schedule!r}; expected 'step', 'linear' or 'constant'")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` produced.
+
+    Attributes:
+        run_dir: the run directory.
+        model_path: the best checkpoint (``best.keras``, lowest validation loss).
+        history: Keras' ``History.history`` dict.
+        metrics: ``{"model": {metric: (mean, std)}, "centre-bias": {...}}`` on the validation split.
+        grid_path: PNG of image | GT | prediction for a few validation images.
+    """
+
+    run_dir: str
+    model_path: str
+    history: dict
+    metrics: dict
+    grid_path: str
+
+
+def new_run_dir(out, model_name, root="runs"):
+    """Create the run directory: ``out`` if given (it must not exist yet), else ``runs/NAME-YYYYmmdd-HHMMSS[-k]``.
+
+    Raises:
+        FileExistsError: ``out`` already exists (runs are never silently overwritten).
+    """
+    if out is not None:
+        out = os.fspath(out)
+        if os.path.exists(out):
+            raise FileExistsError(f"run directory {out!r} already exists; choose a new --out (runs are never overwritten)")
+        os.makedirs(out)
+        return out
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(root, f"{model_name}-{stamp}")
+    path, k = base, 1
+    while True:
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            k += 1
+            path = f"{base}-{k}"
+
+
+def _parse_size(image_size, default):
+    if image_size is None:
+        return tuple(default[:2])
+    if isinstance(image_size, str):
+        try:
+            h, w = (int(v) for v in image_size.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"image size must look like HEIGHTxWIDTH (e.g. 192x256); got {image_size!r}") from None
+        return h, w
+    return tuple(int(v) for v in image_size)
+
+
+def train(
+    model="fastsal",
+    data="demo",
+    epochs=None,
+    batch_size=None,
+    image_size=None,
+    learning_rate=None,
+    optimizer=None,
+    loss=None,
+    weights=None,
+    out=None,
+    seed=0,
+    num_preview=6,
+    verbose=1,
+):
+    """Train a registered saliency model with ``model.fit`` on a ``tf.data`` pipeline.
+
+    Everything goes into one run directory: ``best.keras`` (lowest validation loss), ``last.keras``,
+    ``logs/`` (TensorBoard), ``history.csv``, ``config.json`` (the resolved settings and versions),
+    ``metrics.json`` (validation NSS/CC/KLD/SIM/AUC-Judd of the model and of the centre-bias baseline) and
+    ``val_grid.png``.
+
+    Args:
+        model: a registered model name (``tfsal models`` lists them).
+        data: ``"demo"`` (built-in OSIE subset) or a dataset folder (see :func:`tfsal.data.load`).
+        epochs: epochs; ``None`` → the recipe's ``demo_epochs`` on the demo data, its ``epochs`` otherwise.
+        batch_size: ``None`` → the recipe's.
+        image_size: ``(H, W)`` or ``"HxW"``; ``None`` → the model's default input size.
+        learning_rate: ``None`` → the recipe's.
+        optimizer: ``"sgd"`` or ``"adam"``; ``None`` → the recipe's.
+        loss: a :data:`tfsal.losses.LOSSES` name; ``None`` → the recipe's.
+        weights: passed to the model builder (``None``, ``"imagenet"`` or a path).
+        out: run directory (must not exist); ``None`` → ``runs/MODEL-TIMESTAMP``.
+        seed: seed for weights, shuffling and augmentation.
+        num_preview: validation images in the PNG grid.
+        verbose: Keras ``fit`` verbosity (1 = progress bar).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Example:
+        >>> result = train("fastsal", epochs=1, image_size=(96, 128))  # doctest: +SKIP
+        >>> result.metrics["model"]["NSS"]                              # doctest: +SKIP
+    """
+    import keras
+
+    import tfsal
+    from tfsal import data as tdata
+    from tfsal import evaluate as tev
+    from tfsal._io import read_image
+    from tfsal.losses import LOSSES, SaliencyLoss
+    from tfsal.metrics.keras_metrics import CC, KLD, NSS
+    from tfsal.models import create_model, model_info
+    from tfsal.viz import prediction_grid, write_png
+
+    entry = model_info(model)
+    name = entry.alias_of or model
+    recipe = get_recipe(entry.recipe)
+    on_demo = str(data) == "demo"
+    epochs = int(epochs if epochs is not None else (recipe.demo_epochs if on_demo else recipe.epochs))
+    batch_size = int(batch_size or recipe.batch_size)
+    learning_rate = float(learning_rate if learning_rate is not None else recipe.learning_rate)
+    optimizer = optimizer or recipe.optimizer
+    loss = loss or recipe.loss
+    if epochs <= 0 or batch_size <= 0 or learning_rate <= 0:
+        raise ValueError(f"epochs, batch size and learning rate must be positive; got {epochs}, {batch_size}, {learning_rate}")
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; expected 'sgd' or 'adam'")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+    size = _parse_size(image_size, entry.default_input_shape)
+
+    # Validate everything that can fail before creating the run directory.
+    train_examples = tdata.read_examples(data, "train")
+    val_examples = tdata.read_examples(data, "val")
+    keras.utils.set_random_seed(seed)
+    net = create_model(model, input_shape=(*size, 3), weights=weights)
+    run_dir = new_run_dir(out, name)
+
+    map_size = tuple(int(v) for v in net.output_shape[1:3])  # targets at the model's output resolution
+    train_ds = tdata.make_dataset(train_examples, size, map_size, batch_size=batch_size, shuffle=True, augment=True,
+                                  seed=seed)
+    val_ds = tdata.make_dataset(val_examples, size, map_size, batch_size=batch_size)
+    opt = (keras.optimizers.SGD(learning_rate, momentum=recipe.momentum) if optimizer == "sgd"
+           else keras.optimizers.Adam(learning_rate))
+    net.compile(optimizer=opt, loss=SaliencyLoss(loss), metrics=[NSS(), CC(), KLD()])
+    config = {
+        "model": name, "data": os.fspath(data), "epochs": epochs, "batch_size": batch_size, "image_size": list(size),
+        "learning_rate": learning_rate, "optimizer": optimizer, "momentum": recipe.momentum, "loss": loss,
+        "schedule": recipe.schedule, "milestones": list(recipe.milestones), "gamma": recipe.gamma,
+        "weights": None if weights is None else os.fspath(weights), "seed": seed,
+        "train_images": len(train_examples), "val_images": len(val_examples), "recipe_source": recipe.source,
+        "versions": {"tfsal": tfsal.__version__, "keras": keras.__version__, "tensorflow": _tf_version(),
+                     "numpy": np.__version__, "python": platform.python_version()},
+    }
+    _write_json(os.path.join(run_dir, "config.json"), config)
+
+    best_path = os.path.join(run_dir, "best.keras")
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")),
+        keras.callbacks.LearningRateScheduler(step_schedule(recipe, learning_rate, epochs)),
+    ]
+    start = time.time()
+    history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    train_seconds = time.time() - start
+    net.save(os.path.join(run_dir, "last.keras"))
+
+    best = keras.models.load_model(best_path, compile=False)
+    preds = tev.predict_examples(best, val_examples, batch_size=batch_size)
+    model_scores = tev.score_maps(preds, val_examples)
+    cb_preds = tev.centre_bias_maps(train_examples, val_examples)
+    cb_scores = tev.score_maps(cb_preds, val_examples)
+    metrics = {"model": tev.summarize(model_scores), "centre-bias": tev.summarize(cb_scores)}
+    _write_json(os.path.join(run_dir, "metrics.json"), {
+        "split": "val", "images": len(val_examples), "train_seconds": round(train_seconds, 1),
+        **{k: {m: {"mean": v[0], "std": v[1]} for m, v in s.items()} for k, s in metrics.items()},
+    })
+
+    k = min(num_preview, len(val_examples))
+    shown = val_examples[:k]
+    grid = prediction_grid(
+        [read_image(e.image_path) for e in shown],
+        [tdata.saliency_map_from_fixations(e.normalized_fixations(), (e.height, e.width)) for e in shown],
+        preds[:k],
+        fixations=[e.normalized_fixations() for e in shown],
+        labels=[f"{e.stem}  NSS {model_scores['NSS'][i]:.2f}" for i, e in enumerate(shown)],
+    )
+    grid_path = write_png(os.path.join(run_dir, "val_grid.png"), grid)
+    return TrainResult(run_dir, best_path, dict(history.history), metrics, grid_path)
+
+
+def _tf_version():
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def _write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
