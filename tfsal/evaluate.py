@@ -1,70 +1,458 @@
-"""Evaluate saliency maps against a dataset's fixations with the MIT-benchmark metrics."""
+"""Evaluate saliency models and baselines against a dataset's fixations with the MIT-benchmark metrics.
+
+:func:`evaluate` scores a trained model (a ``keras.Model`` or a ``.keras`` file), a callable ``image -> map`` or one
+of the :data:`BASELINES` (``centre-bias``, ``uniform``, ``spectral-residual``) on one split of a dataset with all
+eight metrics of :data:`tfsal.metrics.METRICS`. The ground truth is built at each image's original resolution from
+its fixations (binary fixation map; blurred map of :func:`tfsal.data.saliency_map_from_fixations`); predictions are
+resized to it by the metric functions. sAUC draws its negatives from the fixations of the *other* images of the same
+split (:func:`tfsal.metrics.make_other_map`); IG is measured against the centre-bias map built from the dataset's
+train split.
+
+Example:
+    >>> from tfsal.evaluate import evaluate
+    >>> result = evaluate("centre-bias", data="demo", split="val", metrics=["NSS", "CC"], progress=False)
+    >>> sorted(result.summary())
+    ['CC', 'NSS']
+    >>> print(result.table())  # doctest: +SKIP
+"""
+import csv
+import dataclasses
+import io
+import json
+import os
+import sys
+import time
+
 import numpy as np
 
 from tfsal._io import read_image
 from tfsal.data import centre_bias_map, fixation_map, saliency_map_from_fixations
 
-__all__ = ["DEFAULT_METRICS", "score_maps", "summarize", "format_table", "predict_examples", "centre_bias_maps"]
+__all__ = [
+    "BASELINES",
+    "DEFAULT_METRICS",
+    "ALL_METRICS",
+    "EvaluationResult",
+    "evaluate",
+    "baseline_maps",
+    "score_maps",
+    "summarize",
+    "format_table",
+    "predict_examples",
+    "centre_bias_maps",
+]
 
-# Metrics printed after training (fast ones; `tfsal evaluate` adds the sampled AUCs and IG).
+#: Baselines usable by name in place of a model.
+BASELINES = ("centre-bias", "uniform", "spectral-residual")
+_BASELINE_ALIASES = {
+    "centre-bias": "centre-bias", "center-bias": "centre-bias", "centrebias": "centre-bias",
+    "centerbias": "centre-bias", "uniform": "uniform", "spectral-residual": "spectral-residual",
+    "spectralresidual": "spectral-residual", "sr": "spectral-residual",
+}
+
+#: All eight benchmark metrics, in canonical order (the default of :func:`evaluate`).
+ALL_METRICS = ("AUC-Judd", "AUC-Borji", "sAUC", "NSS", "CC", "KLD", "SIM", "IG")
+
+#: Metrics printed after training (fast ones; :func:`evaluate` adds the sampled AUCs and IG).
 DEFAULT_METRICS = ("NSS", "CC", "KLD", "SIM", "AUC-Judd")
 
 
-def _metric_fns():
-    from tfsal import metrics
+def _canonical_metrics(metrics):
+    """Canonical metric names (aliases such as ``"auc_judd"`` or ``"ig"`` accepted), in canonical order."""
+    from tfsal.metrics._numpy import _canonical
 
-    return {
-        "NSS": lambda p, fix, gt: metrics.nss(p, fix),
-        "CC": lambda p, fix, gt: metrics.cc(p, gt),
-        "KLD": lambda p, fix, gt: metrics.kld(p, gt),
-        "SIM": lambda p, fix, gt: metrics.sim(p, gt),
-        "AUC-Judd": lambda p, fix, gt: metrics.auc_judd(p, fix),
-    }
+    if metrics is None:
+        return ALL_METRICS
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    names = {_canonical(m) for m in metrics}
+    if not names:
+        raise ValueError(f"expected at least one metric of {list(ALL_METRICS)}; got {metrics!r}")
+    return tuple(m for m in ALL_METRICS if m in names)
 
 
-def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False):
+# ----------------------------------------------------------------------------------------------------------------
+# ground truth at each image's own resolution
+# ----------------------------------------------------------------------------------------------------------------
+class _GroundTruth:
+    """Fixation maps, blurred maps, other-image maps (sAUC) and the centre-bias baseline (IG), built on demand.
+
+    The centre-bias map is computed directly at each distinct image size (cached); the union of all images'
+    fixations is kept per size as a count map, so the sAUC negatives of image ``i`` (every other image, rescaled
+    with :func:`~tfsal.metrics.make_other_map`) cost one subtraction.
+    """
+
+    def __init__(self, examples, train_examples=None):
+        for ex in examples:
+            if ex.fixations is None or len(ex.fixations) == 0:
+                raise ValueError(f"image {ex.image_path!r} has no fixations; cannot score it")
+        self.examples = list(examples)
+        self.train_examples = None if train_examples is None else list(train_examples)
+        self._counts = {}
+        self._centre_bias = {}
+
+    def fixation_map(self, i):
+        ex = self.examples[i]
+        return fixation_map(ex.normalized_fixations(), (ex.height, ex.width))
+
+    def saliency_map(self, i):
+        ex = self.examples[i]
+        return saliency_map_from_fixations(ex.normalized_fixations(), (ex.height, ex.width))
+
+    def other_map(self, i, fix=None):
+        from tfsal.metrics import make_other_map
+
+        if len(self.examples) < 2:
+            raise ValueError(f"sAUC needs at least 2 images (negatives come from the others); got {len(self.examples)}")
+        ex = self.examples[i]
+        shape = (ex.height, ex.width)
+        if shape not in self._counts:
+            counts = np.zeros(shape, np.int32)
+            for j in range(len(self.examples)):
+                counts += make_other_map([self.fixation_map(j)], shape)
+            self._counts[shape] = counts
+        own = make_other_map([self.fixation_map(i) if fix is None else fix], shape)
+        return (self._counts[shape] - own) > 0
+
+    def centre_bias(self, shape):
+        shape = (int(shape[0]), int(shape[1]))
+        if shape not in self._centre_bias:
+            if not self.train_examples:
+                raise ValueError("the centre-bias map needs training examples (train_examples); got none")
+            self._centre_bias[shape] = centre_bias_map([e.normalized_fixations() for e in self.train_examples], shape)
+        return self._centre_bias[shape]
+
+    def score(self, i, pred, metrics, seed=0):
+        from tfsal.metrics import compute_all
+
+        ex = self.examples[i]
+        pred = np.asarray(pred, np.float64)
+        if pred.ndim == 3 and pred.shape[-1] == 1:
+            pred = pred[..., 0]
+        if pred.ndim != 2 or 0 in pred.shape:
+            raise ValueError(f"expected a 2-D saliency map for {ex.image_path!r}; got shape {pred.shape}")
+        fix = self.fixation_map(i)
+        need = set(metrics)
+        return compute_all(
+            pred,
+            fixation_map=fix,
+            saliency_map_gt=self.saliency_map(i) if need & {"CC", "KLD", "SIM"} else None,
+            other_map=self.other_map(i, fix) if "sAUC" in need else None,
+            baseline_map=self.centre_bias((ex.height, ex.width)) if "IG" in need else None,
+            metrics=list(metrics),
+            seed=seed,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class EvaluationResult:
+    """Per-image scores of one model (or baseline) on one dataset split.
+
+    Attributes:
+        model: the model's name (baseline name, ``.keras`` path, or a description of the object).
+        data: the dataset (``"demo"`` or a folder).
+        split: the split scored.
+        metrics: metric names, in canonical order.
+        images: image stems, one per scored image.
+        scores: metric name → ``(N,)`` float64 array of per-image scores.
+        seed: seed of the sampled metrics (AUC-Judd jitter, AUC-Borji, sAUC).
+        seconds: wall time of the evaluation.
+    """
+
+    model: str
+    data: str
+    split: str
+    metrics: tuple
+    images: list
+    scores: dict
+    seed: int = 0
+    seconds: float = 0.0
+
+    def summary(self):
+        """Mean and standard deviation (over images, ``ddof=0``) per metric: ``{metric: (mean, std)}``."""
+        return summarize({m: self.scores[m] for m in self.metrics})
+
+    def table(self):
+        """The summary as a plain-text table (one row named after the model)."""
+        return format_table({self.model: self.summary()}, self.metrics)
+
+    def to_dict(self):
+        """A JSON-ready dict: settings, ``metrics`` (mean, std, higher_is_better) and ``per_image`` scores."""
+        from tfsal import __version__
+        from tfsal.metrics import METRICS
+
+        summary = self.summary()
+        return {
+            "model": self.model,
+            "data": self.data,
+            "split": self.split,
+            "images": len(self.images),
+            "seed": self.seed,
+            "seconds": round(float(self.seconds), 1),
+            "tfsal_version": __version__,
+            "metrics": {
+                m: {"mean": summary[m][0], "std": summary[m][1], "higher_is_better": METRICS[m].higher_is_better,
+                    "matlab_source": METRICS[m].matlab_file}
+                for m in self.metrics
+            },
+            "per_image": [
+                {"image": stem, **{m: float(self.scores[m][i]) for m in self.metrics}}
+                for i, stem in enumerate(self.images)
+            ],
+        }
+
+    def to_json(self, indent=2):
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_csv(self, per_image=False):
+        """CSV text: ``metric,mean,std,images`` rows, or with ``per_image`` one row per image (``image,<metrics>``)."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if per_image:
+            writer.writerow(["image", *self.metrics])
+            for i, stem in enumerate(self.images):
+                writer.writerow([stem, *(repr(float(self.scores[m][i])) for m in self.metrics)])
+        else:
+            writer.writerow(["metric", "mean", "std", "images"])
+            for m, (mean, std) in self.summary().items():
+                writer.writerow([m, repr(mean), repr(std), len(self.images)])
+        return buf.getvalue()
+
+    def format(self, fmt="table"):
+        """The result as ``"table"``, ``"json"`` or ``"csv"`` text."""
+        if fmt == "table":
+            return self.table()
+        if fmt == "json":
+            return self.to_json()
+        if fmt == "csv":
+            return self.to_csv()
+        raise ValueError(f"unknown format {fmt!r}; expected 'table', 'json' or 'csv'")
+
+    def save(self, path, overwrite=False):
+        """Write :meth:`to_json` to ``path``; refuses to replace an existing file unless ``overwrite``.
+
+        Returns:
+            ``path``.
+        """
+        path = os.fspath(path)
+        if os.path.exists(path) and not overwrite:
+            raise FileExistsError(
+                f"output file {path!r} already exists; pass overwrite=True (--overwrite) to replace it")
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(self.to_json() + "\n")
+        return path
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# models and baselines
+# ----------------------------------------------------------------------------------------------------------------
+def _baseline_name(name):
+    key = str(name).strip().lower().replace("_", "-").replace(" ", "-")
+    return _BASELINE_ALIASES.get(key) or _BASELINE_ALIASES.get(key.replace("-", ""))
+
+
+def baseline_maps(name, examples, train_examples=None):
+    """Yield the maps of baseline ``name`` for ``examples``, each at its image's own size.
+
+    Args:
+        name: one of :data:`BASELINES` (aliases such as ``"center-bias"`` accepted).
+        examples: :class:`~tfsal.data.Example` list.
+        train_examples: the training examples whose fixations make the centre-bias map (``centre-bias`` only).
+
+    Returns:
+        A generator of ``float32`` maps ``(H_i, W_i)``.
+
+    Example:
+        >>> import tfsal
+        >>> val = tfsal.data.read_examples("demo", "val")[:2]
+        >>> [m.shape for m in baseline_maps("uniform", val)]
+        [(192, 256), (192, 256)]
+    """
+    from tfsal.baselines import spectral_residual, uniform_map
+
+    canonical = _baseline_name(name)
+    if canonical is None:
+        raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
+    gt = _GroundTruth([], train_examples)
+    for ex in examples:
+        shape = (ex.height, ex.width)
+        if canonical == "uniform":
+            yield uniform_map(shape)
+        elif canonical == "centre-bias":
+            yield gt.centre_bias(shape)
+        else:
+            yield spectral_residual(read_image(ex.image_path), out_shape=shape)
+
+
+def _resolve(model_or_baseline):
+    """``(kind, object, label)`` with kind ``"baseline"``, ``"keras"`` or ``"callable"``."""
+    if isinstance(model_or_baseline, (str, os.PathLike)):
+        text = os.fspath(model_or_baseline)
+        canonical = _baseline_name(text)
+        if canonical is not None and not os.path.isfile(text):
+            return "baseline", canonical, canonical
+        if text.endswith(".keras") or os.path.exists(text):
+            from tfsal.predict import load_model
+
+            return "keras", load_model(text), text
+        raise ValueError(
+            f"unknown model or baseline {text!r}; expected a baseline name ({', '.join(BASELINES)}) "
+            "or the path of a .keras model file"
+        )
+    if hasattr(model_or_baseline, "predict_on_batch") and hasattr(model_or_baseline, "input_shape"):
+        return "keras", model_or_baseline, getattr(model_or_baseline, "name", None) or "model"
+    if callable(model_or_baseline):
+        label = getattr(model_or_baseline, "__name__", None) or type(model_or_baseline).__name__
+        return "callable", model_or_baseline, label
+    raise ValueError(
+        f"expected a baseline name ({', '.join(BASELINES)}), a .keras path, a keras.Model or a callable "
+        f"image -> map; got {type(model_or_baseline).__name__} {model_or_baseline!r}"
+    )
+
+
+def _map_stream(kind, obj, examples, train_examples, batch_size):
+    """Yield one prediction per example, in order (keras models predicted ``batch_size`` images at a time)."""
+    if kind == "baseline":
+        yield from baseline_maps(obj, examples, train_examples)
+    elif kind == "callable":
+        for ex in examples:
+            yield obj(read_image(ex.image_path))
+    else:
+        for start in range(0, len(examples), batch_size):
+            yield from predict_examples(obj, examples[start : start + batch_size], batch_size=batch_size)
+
+
+def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_size=8, seed=0, progress=True):
+    """Score a model or a baseline on one dataset split with the MIT-benchmark metrics.
+
+    Ground truth is built at each image's original resolution from its fixations; predictions are resized to it by
+    the metric functions. sAUC takes its negatives from the fixations of the other images of the same split (the
+    image itself excluded); IG is relative to the centre-bias map of the dataset's train split.
+
+    Args:
+        model_or_baseline: a baseline name of :data:`BASELINES` (``"centre-bias"`` is built from the train split's
+            fixations), the path of a ``.keras`` model, a ``keras.Model`` (taking raw RGB in [0, 255]), or a
+            callable taking an RGB ``uint8`` image ``(H, W, 3)`` and returning a 2-D map (any size).
+        data: ``"demo"`` or a dataset folder (see :func:`tfsal.data.read_examples`).
+        split: the split to score (``"val"``, ``"test"``, ``"train"`` or ``None`` for all images).
+        metrics: metric names (aliases accepted, or a comma-separated string); ``None`` = all eight
+            (:data:`ALL_METRICS`).
+        batch_size: images per forward pass of a keras model.
+        seed: seed of the sampled metrics (AUC-Judd jitter, AUC-Borji, sAUC); each image uses a fresh generator.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        An :class:`EvaluationResult` (per-image scores; ``.summary()`` gives mean ± std per metric).
+
+    Raises:
+        ValueError: unknown baseline name or metric, bad arguments, an image without fixations.
+        FileNotFoundError: missing dataset folder, model file or image.
+
+    Example:
+        >>> result = evaluate("uniform", data="demo", metrics=["NSS"], progress=False)
+        >>> result.summary()["NSS"]
+        (0.0, 0.0)
+    """
+    from tfsal.data import read_examples
+
+    start_time = time.time()
+    metrics = _canonical_metrics(metrics)
+    batch_size = int(batch_size)
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive; got {batch_size}")
+    kind, obj, label = _resolve(model_or_baseline)
+    data = os.fspath(data)
+    examples = read_examples(data, split)
+    needs_train = "IG" in metrics or (kind == "baseline" and obj == "centre-bias")
+    train_examples = read_examples(data, "train") if needs_train else None
+    gt = _GroundTruth(examples, train_examples)
+    scores = {m: np.zeros(len(examples)) for m in metrics}
+    bar = _progress(len(examples), f"{label} on {split}") if progress else None
+    for i, pred in enumerate(_map_stream(kind, obj, examples, train_examples, batch_size)):
+        if i >= len(examples):
+            raise ValueError(f"the model produced more maps than the {len(examples)} images")
+        row = gt.score(i, pred, metrics, seed=seed)
+        for m in metrics:
+            scores[m][i] = row[m]
+        if bar is not None:
+            bar.update(i + 1)
+    if bar is not None:
+        bar.close()
+    return EvaluationResult(
+        model=label, data=data, split=str(split), metrics=metrics, images=[e.stem for e in examples],
+        scores=scores, seed=seed, seconds=time.time() - start_time,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lower-level helpers (also used by tfsal.train)
+# ----------------------------------------------------------------------------------------------------------------
+def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_examples=None, seed=0):
     """Score predicted maps against each example's ground truth at the image's own resolution.
 
     The ground truth is built from the example's fixations at its original size (binary fixation map for NSS and
-    AUC; the blurred map of :func:`tfsal.data.saliency_map_from_fixations` for CC, KLD and SIM); predictions are
-    resized to it by the metric functions (SPEC §3).
+    the AUCs; the blurred map of :func:`tfsal.data.saliency_map_from_fixations` for CC, KLD and SIM); predictions
+    are resized to it by the metric functions (SPEC §3). sAUC's negatives are the other examples' fixations; IG
+    needs ``train_examples`` for its centre-bias baseline.
 
     Args:
         maps: list of predicted maps, one per example, any size.
         examples: list of :class:`~tfsal.data.Example` with fixations.
-        metrics: metric names (a subset of :data:`DEFAULT_METRICS`).
+        metrics: metric names (any of :data:`ALL_METRICS`; default :data:`DEFAULT_METRICS`).
         progress: show a progress bar.
+        train_examples: training examples for IG's centre-bias baseline.
+        seed: seed of the sampled metrics.
 
     Returns:
         A dict metric name → ``(N,)`` array of per-image scores.
+
+    Example:
+        >>> import tfsal
+        >>> val = tfsal.data.read_examples("demo", "val")[:3]
+        >>> score_maps(list(baseline_maps("uniform", val)), val, ["NSS"])["NSS"]
+        array([0., 0., 0.])
     """
-    fns = _metric_fns()
-    unknown = [m for m in metrics if m not in fns]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; expected a subset of {list(fns)}")
+    metrics = _canonical_metrics(metrics)
     if len(maps) != len(examples):
         raise ValueError(f"got {len(maps)} maps for {len(examples)} examples")
+    gt = _GroundTruth(examples, train_examples)
     scores = {m: np.zeros(len(examples)) for m in metrics}
     bar = _progress(len(examples)) if progress else None
-    for i, (p, ex) in enumerate(zip(maps, examples)):
-        pts = ex.normalized_fixations()
-        shape = (ex.height, ex.width)
-        fix = fixation_map(pts, shape)
-        gt = saliency_map_from_fixations(pts, shape)
+    for i, p in enumerate(maps):
+        row = gt.score(i, p, metrics, seed=seed)
         for m in metrics:
-            scores[m][i] = fns[m](np.asarray(p, np.float64), fix, gt)
+            scores[m][i] = row[m]
         if bar is not None:
             bar.update(i + 1)
+    if bar is not None:
+        bar.close()
     return scores
 
 
 def summarize(scores):
-    """Mean and standard deviation over images: ``{metric: (mean, std)}``."""
+    """Mean and standard deviation over images: ``{metric: (mean, std)}``.
+
+    Example:
+        >>> summarize({"NSS": [1.0, 3.0]})
+        {'NSS': (2.0, 1.0)}
+    """
     return {m: (float(np.mean(v)), float(np.std(v))) for m, v in scores.items()}
 
 
 def format_table(rows, metrics=None):
-    """A plain-text table; ``rows`` maps a row name to ``{metric: (mean, std)}``."""
+    """A plain-text table; ``rows`` maps a row name to ``{metric: (mean, std)}``.
+
+    Example:
+        >>> print(format_table({"uniform": {"NSS": (0.0, 0.0)}}))
+                              NSS
+        uniform      0.000 ±0.000
+    """
     metrics = list(metrics or next(iter(rows.values())).keys())
     width = max(len(r) for r in rows) + 2
     lines = [f"{'':{width}}" + "".join(f"{m:>16}" for m in metrics)]
@@ -82,14 +470,48 @@ def predict_examples(model, examples, batch_size=8):
 
 
 def centre_bias_maps(train_examples, examples, shape=(96, 128)):
-    """The centre-bias baseline: one map from the training fixations, at every example's size."""
+    """The centre-bias baseline: one map from the training fixations, at every example's size.
+
+    Args:
+        train_examples: examples whose fixations are pooled.
+        examples: the examples to make maps for.
+        shape: size at which the map is built before resizing to each image; ``None`` builds it directly at
+            each image's own size (what :func:`evaluate` does).
+
+    Returns:
+        A list of ``float32`` maps ``(H_i, W_i)``.
+    """
     import cv2
 
+    if shape is None:
+        return list(baseline_maps("centre-bias", examples, train_examples))
     cb = centre_bias_map([e.normalized_fixations() for e in train_examples], shape)
     return [cv2.resize(cb, (e.width, e.height), interpolation=cv2.INTER_LINEAR) for e in examples]
 
 
-def _progress(total):
-    import keras
+class _progress:
+    """A small text progress bar on stderr: ``label  12/97 [=====>     ] 0.31 s/image``."""
 
-    return keras.utils.Progbar(total, unit_name="image")
+    def __init__(self, total, label="", stream=None, width=30):
+        self.total, self.label, self.width = int(total), label, width
+        self.stream = stream or sys.stderr
+        self.start = time.time()
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = -1.0
+
+    def update(self, done):
+        now = time.time()
+        if done < self.total and now - self._last < (0.1 if self._tty else 5.0):
+            return
+        self._last = now
+        filled = int(self.width * done / max(self.total, 1))
+        arrow = "=" * filled + (">" if filled < self.width else "") + " " * (self.width - filled - 1)
+        rate = (now - self.start) / max(done, 1)
+        text = f"{self.label}  {done}/{self.total} [{arrow[:self.width]}] {rate:.2f} s/image"
+        self.stream.write(("\r" if self._tty else "") + text + ("" if self._tty else "\n"))
+        self.stream.flush()
+
+    def close(self):
+        if self._tty:
+            self.stream.write("\n")
+            self.stream.flush()

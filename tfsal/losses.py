@@ -7,7 +7,7 @@ in [0, 1] (the models' default sigmoid output).
 import keras
 from keras import ops
 
-__all__ = ["EPS", "bce", "mse", "kld", "cc", "kld_cc", "SaliencyLoss", "LOSSES", "get_loss"]
+__all__ = ["EPS", "bce", "mse", "kld", "cc", "kld_cc", "kld_cc_bce", "SaliencyLoss", "LOSSES", "get_loss"]
 
 # MATLAB's eps (2^-52), the ε of the MIT benchmark's KLDiv.m (SPEC §3).
 EPS = 2.2204e-16
@@ -80,7 +80,16 @@ def kld_cc(y_true, y_pred, kld_weight=1.0, cc_weight=1.0):
     return kld_weight * kld(y_true, y_pred) + cc_weight * (1.0 - cc(y_true, y_pred))
 
 
-LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc}
+def kld_cc_bce(y_true, y_pred):
+    """``KLD + (1 − CC) + BCE``: the distribution terms plus BCE, which anchors the map's absolute scale.
+
+    KLD and CC are invariant to the scale of the prediction, so with a sigmoid output alone they let it saturate
+    towards 1 over large regions (a flat, low-contrast map); the BCE term keeps the background near 0. Returns ``(B,)``.
+    """
+    return kld_cc(y_true, y_pred) + bce(y_true, y_pred)
+
+
+LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc, "kld_cc_bce": kld_cc_bce}
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
@@ -88,7 +97,7 @@ class SaliencyLoss(keras.losses.Loss):
     """A ``keras.losses.Loss`` around one of :data:`LOSSES`, for ``model.compile(loss=...)``.
 
     Args:
-        kind: ``"bce"``, ``"mse"``, ``"kld"`` or ``"kld_cc"``.
+        kind: a :data:`LOSSES` name: ``"bce"``, ``"mse"``, ``"kld"``, ``"kld_cc"`` or ``"kld_cc_bce"``.
         name: the loss name shown in logs; ``kind`` when ``None``.
 
     Example:

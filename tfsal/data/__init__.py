@@ -16,6 +16,10 @@ from tfsal.data._maps import (
 from tfsal.data._pipeline import TARGET_CHANNELS, make_dataset
 from tfsal.data._load import DEMO_ROOT, LAYOUTS, demo, detect_layout, load, read_demo, read_examples
 from tfsal.data.nus import read_nus
+from tfsal.data.salicon import read_salicon
+from tfsal.data.mit1003 import read_mit1003
+from tfsal.data.cat2000 import read_cat2000
+from tfsal.data.folder import fixation_preview, read_folder, read_image_folder
 
 __all__ = [
     "Example",
@@ -36,4 +40,10 @@ __all__ = [
     "read_demo",
     "read_examples",
     "read_nus",
+    "read_salicon",
+    "read_mit1003",
+    "read_cat2000",
+    "read_folder",
+    "read_image_folder",
+    "fixation_preview",
 ]

@@ -1,17 +1,38 @@
 """One entry point for every dataset: ``tfsal.data.load(name_or_path, split=...)``."""
+import inspect
 import os
 
 from tfsal.data._pipeline import make_dataset
+from tfsal.data.cat2000 import is_cat2000_layout, read_cat2000
+from tfsal.data.folder import is_folder_layout, is_image_folder, read_folder, read_image_folder
+from tfsal.data.mit1003 import is_mit1003_layout, read_mit1003
 from tfsal.data.nus import is_nus_layout, read_nus
+from tfsal.data.salicon import is_salicon_layout, read_salicon
 
 __all__ = ["load", "read_examples", "detect_layout", "LAYOUTS", "DEMO_ROOT", "read_demo", "demo"]
 
 # The built-in demo data: a downsized OSIE subset in OSIE's own (NUS) layout. Built by scripts/build_demo_data.py.
 DEMO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_osie")
 
-# Layout name → (detector, reader). Readers take (root, split) and return a list of Example.
+# Layout name → (detector, reader). Readers take (root, split[, skip_bad]) and return a list of Example.
+# Detection tries them in this order (most specific first; "images" accepts any folder with images directly in it).
 LAYOUTS = {
     "nus": (is_nus_layout, read_nus),
+    "salicon": (is_salicon_layout, read_salicon),
+    "mit1003": (is_mit1003_layout, read_mit1003),
+    "cat2000": (is_cat2000_layout, read_cat2000),
+    "folder": (is_folder_layout, read_folder),
+    "images": (is_image_folder, read_image_folder),
+}
+
+# What each layout expects, for the unknown-layout error message.
+LAYOUT_HELP = {
+    "nus": "stimuli/*.jpg + eye/fixations.mat (OSIE and other NUS datasets)",
+    "salicon": "images/{train,val,test}/*.jpg + maps/{train,val}/*.png + fixations/{train,val}/*.mat (SALICON 2017)",
+    "mit1003": "ALLSTIMULI/*.jpeg + ALLFIXATIONMAPS/*_fixMap.jpg and *_fixPts.jpg (MIT1003)",
+    "cat2000": "Stimuli/<category>/*.jpg + FIXATIONMAPS/<category>/*.jpg + FIXATIONLOCS/<category>/*.mat (CAT2000)",
+    "folder": "images/<stem>.* + maps/<stem>.* (+ optional fixations/<stem>.png or .npy), matched by stem",
+    "images": "image files (.jpg, .png, ...) directly in the folder; sub-folders are read too (unlabelled)",
 }
 
 
@@ -33,19 +54,23 @@ def detect_layout(root):
     for name, (detect, _) in LAYOUTS.items():
         if detect(root):
             return name
+    expected = "; ".join(f"{name}: {LAYOUT_HELP.get(name, 'see its reader')}" for name in LAYOUTS)
+    found = sorted(os.listdir(root))[:10]
     raise ValueError(
-        f"unknown dataset layout in {root!r}; expected one of: "
-        "nus (stimuli/ + eye/fixations.mat), or the name 'demo'"
+        f"unknown dataset layout in {root!r} (it contains {found}); expected one of: {expected}; "
+        "or the name 'demo'"
     )
 
 
-def read_examples(name_or_path, split="train", layout=None):
+def read_examples(name_or_path, split="train", layout=None, skip_bad=False):
     """Read a dataset's examples without building a pipeline.
 
     Args:
         name_or_path: ``"demo"`` or a dataset folder.
         split: ``"train"``, ``"val"``, ``"test"`` or ``None`` (all).
         layout: force a layout name instead of detecting it.
+        skip_bad: skip bad items (missing partner file, unreadable image, size mismatch, empty fixation file)
+            and count them in one warning of the ``"tfsal.data"`` logger, instead of raising.
 
     Returns:
         A list of :class:`~tfsal.data.Example`.
@@ -56,14 +81,18 @@ def read_examples(name_or_path, split="train", layout=None):
     layout = layout or detect_layout(root)
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
-    examples = LAYOUTS[layout][1](root, split=split)
+    reader = LAYOUTS[layout][1]
+    if skip_bad and "skip_bad" in inspect.signature(reader).parameters:
+        examples = reader(root, split=split, skip_bad=True)
+    else:  # readers without skip_bad (nus) raise on every bad item, so nothing is dropped silently
+        examples = reader(root, split=split)
     if not examples:
         raise ValueError(f"dataset {root!r} ({layout} layout) has no images in split {split!r}")
     return examples
 
 
 def load(name_or_path, split="train", image_size=(192, 256), map_size=None, batch_size=8, shuffle=None,
-         augment=None, seed=0, cache=False, layout=None, output="supervised"):
+         augment=None, seed=0, cache=False, layout=None, output="supervised", skip_bad=False):
     """Load a dataset as a ready ``tf.data.Dataset``.
 
     Args:
@@ -78,6 +107,7 @@ def load(name_or_path, split="train", image_size=(192, 256), map_size=None, batc
         cache: cache decoded examples (``True`` = memory, or a file path).
         layout: force a layout instead of detecting it.
         output: see :func:`~tfsal.data.make_dataset`.
+        skip_bad: skip bad items and count them in a ``"tfsal.data"`` warning instead of raising.
 
     Returns:
         A ``tf.data.Dataset``.
@@ -86,7 +116,7 @@ def load(name_or_path, split="train", image_size=(192, 256), map_size=None, batc
         >>> import tfsal
         >>> ds = tfsal.data.load("demo", split="val", image_size=(96, 128), batch_size=4)
     """
-    examples = read_examples(name_or_path, split, layout)
+    examples = read_examples(name_or_path, split, layout, skip_bad=skip_bad)
     is_train = split == "train"
     return make_dataset(
         examples, image_size=image_size, map_size=map_size, batch_size=batch_size,
