@@ -146,3 +146,13 @@ def test_make_dataset_rejects_unlabelled(tmp_path):
         D.make_dataset([e], (32, 32))
     images = next(iter(D.make_dataset([e], (32, 32), output="image")))
     assert images.shape == (1, 32, 32, 3)
+
+
+def test_nus_skip_bad_counts_and_logs(tmp_path, caplog):
+    root = write_nus(str(tmp_path / "nus"), {"a.jpg": [([5.0], [1.0])], "b.jpg": [([50.0], [1.0])]})
+    with pytest.raises(ValueError, match="outside image 'b.jpg'"):
+        D.read_nus(root)
+    with caplog.at_level("WARNING", logger="tfsal.data"):
+        ex = D.read_examples(root, split=None, skip_bad=True)
+    assert [e.stem for e in ex] == ["a"]
+    assert "skipped 1 bad item" in caplog.text and "b.jpg" in caplog.text

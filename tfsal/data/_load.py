@@ -1,5 +1,4 @@
 """One entry point for every dataset: ``tfsal.data.load(name_or_path, split=...)``."""
-import inspect
 import os
 
 from tfsal.data._pipeline import make_dataset
@@ -14,7 +13,7 @@ __all__ = ["load", "read_examples", "detect_layout", "LAYOUTS", "DEMO_ROOT", "re
 # The built-in demo data: a downsized OSIE subset in OSIE's own (NUS) layout. Built by scripts/build_demo_data.py.
 DEMO_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_osie")
 
-# Layout name → (detector, reader). Readers take (root, split[, skip_bad]) and return a list of Example.
+# Layout name → (detector, reader). Readers take (root, split, skip_bad) and return a list of Example.
 # Detection tries them in this order (most specific first; "images" accepts any folder with images directly in it).
 LAYOUTS = {
     "nus": (is_nus_layout, read_nus),
@@ -81,11 +80,7 @@ def read_examples(name_or_path, split="train", layout=None, skip_bad=False):
     layout = layout or detect_layout(root)
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
-    reader = LAYOUTS[layout][1]
-    if skip_bad and "skip_bad" in inspect.signature(reader).parameters:
-        examples = reader(root, split=split, skip_bad=True)
-    else:  # readers without skip_bad (nus) raise on every bad item, so nothing is dropped silently
-        examples = reader(root, split=split)
+    examples = LAYOUTS[layout][1](root, split=split, skip_bad=skip_bad)
     if not examples:
         raise ValueError(f"dataset {root!r} ({layout} layout) has no images in split {split!r}")
     return examples

@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from tfsal.data._records import Example, split_of
-from tfsal.data.folder import check_map_size, check_root, check_split, collect, image_size, list_images, \
+from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, list_images, \
     points_from_binary
 
 __all__ = ["read_cat2000", "is_cat2000_layout", "read_fixation_matrix", "CAT2000_FIXATION_VARIABLE"]

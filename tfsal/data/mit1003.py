@@ -14,7 +14,7 @@ same pixel count once. There is no official split: :func:`tfsal.data.split_of` a
 import os
 
 from tfsal.data._records import Example, split_of
-from tfsal.data.folder import check_map_size, check_root, check_split, collect, image_size, list_images, \
+from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, list_images, \
     read_binary_points
 
 __all__ = ["read_mit1003", "is_mit1003_layout"]

@@ -11,9 +11,9 @@ There is no official split: :func:`tfsal.data.split_of` assigns each image to tr
 """
 import os
 
-import cv2
 import numpy as np
 
+from tfsal.data._common import check_root, check_split, collect, image_size
 from tfsal.data._records import Example, split_of
 
 __all__ = ["read_nus", "is_nus_layout", "NUS_STIMULI_DIR", "NUS_FIXATIONS_FILE"]
@@ -29,13 +29,6 @@ def is_nus_layout(root):
     )
 
 
-def _image_size(path):
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError(f"cannot read image {path!r}: not a readable image file")
-    return img.shape[1], img.shape[0]
-
-
 def _subject_points(subject, where):
     xs = np.atleast_1d(np.asarray(getattr(subject, "fix_x", []), np.float64)).ravel()
     ys = np.atleast_1d(np.asarray(getattr(subject, "fix_y", []), np.float64)).ravel()
@@ -44,19 +37,22 @@ def _subject_points(subject, where):
     return np.stack([xs, ys], axis=1) if xs.size else np.zeros((0, 2))
 
 
-def read_nus(root, split=None):
+def read_nus(root, split=None, skip_bad=False):
     """Read a NUS-layout dataset into :class:`~tfsal.data.Example` items.
 
     Args:
         root: the dataset folder (with ``stimuli/`` and ``eye/fixations.mat``).
         split: ``"train"``, ``"val"``, ``"test"`` (see :func:`~tfsal.data.split_of`) or ``None`` for all images.
+        skip_bad: skip bad entries (missing or unreadable image, fixation outside the image, no fixation at all)
+            and count them in one ``"tfsal.data"`` warning instead of raising.
 
     Returns:
         A list of examples sorted by file name, fixations converted to continuous 0-based pixel units.
 
     Raises:
         FileNotFoundError: the folder, the ``.mat`` file or a listed image is missing.
-        ValueError: the ``.mat`` file does not have the NUS structure, or a fixation lies outside its image.
+        ValueError: the ``.mat`` file does not have the NUS structure, an image is unreadable, or a fixation lies
+            outside its image.
 
     Example:
         >>> examples = read_nus("../shared/data/osie")  # doctest: +SKIP
@@ -65,10 +61,8 @@ def read_nus(root, split=None):
     """
     import scipy.io
 
-    if split not in (None, "train", "val", "test"):
-        raise ValueError(f"split must be 'train', 'val', 'test' or None; got {split!r}")
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"dataset folder {root!r} does not exist")
+    check_split(split)
+    root = check_root(root, "NUS")
     mat_path = os.path.join(root, NUS_FIXATIONS_FILE)
     if not os.path.isfile(mat_path):
         raise FileNotFoundError(f"{root!r} is not a NUS-layout dataset: missing {mat_path!r}")
@@ -77,35 +71,39 @@ def read_nus(root, split=None):
     except Exception as err:
         raise ValueError(f"cannot read {mat_path!r} as a MATLAB file: {err}") from None
     if "fixations" not in mat:
-        raise ValueError(f"{mat_path!r} has no variable 'fixations' (found: {sorted(k for k in mat if not k.startswith('__'))})")
-    entries = np.atleast_1d(mat["fixations"]).ravel()
-    examples = []
-    for i, entry in enumerate(entries):
-        where = f"{mat_path}: fixations[{i}]"
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"{mat_path!r} has no variable 'fixations' (found: {found})")
+    entries = list(enumerate(np.atleast_1d(mat["fixations"]).ravel()))
+    for i, entry in entries:
         if not hasattr(entry, "img") or not hasattr(entry, "subjects"):
-            raise ValueError(f"{where} must have fields 'img' and 'subjects'")
+            raise ValueError(f"{mat_path}: fixations[{i}] must have fields 'img' and 'subjects'")
+    if split is not None:
+        entries = [(i, e) for i, e in entries if split_of(os.path.splitext(str(e.img))[0]) == split]
+
+    def make(item):
+        i, entry = item
+        where = f"{mat_path}: fixations[{i}]"
         name = str(entry.img)
-        stem = os.path.splitext(name)[0]
-        if split is not None and split_of(stem) != split:
-            continue
         image_path = os.path.join(root, NUS_STIMULI_DIR, name)
         if not os.path.isfile(image_path):
             raise FileNotFoundError(f"{where} names image {name!r}, but {image_path!r} does not exist")
-        width, height = _image_size(image_path)
+        width, height = image_size(image_path)
         points, subjects = [], []
         for s, subject in enumerate(np.atleast_1d(entry.subjects).ravel()):
             p = _subject_points(subject, f"{where}.subjects[{s}]")
             points.append(p)
             subjects.append(np.full(len(p), s, np.int32))
         pts = np.concatenate(points, axis=0) - 0.5  # 1-based pixel centres → continuous 0-based units
+        if not len(pts):
+            raise ValueError(f"{where} ({name!r}) has no fixation from any subject")
         bad = (pts[:, 0] < 0) | (pts[:, 0] > width) | (pts[:, 1] < 0) | (pts[:, 1] > height)
         if bad.any():
             x, y = pts[np.argmax(bad)] + 0.5
             raise ValueError(
                 f"{where}: fixation ({x:g}, {y:g}) lies outside image {name!r} of size {width}x{height}"
             )
-        examples.append(
-            Example(image_path, width, height, pts.astype(np.float32), None, np.concatenate(subjects))
-        )
+        return Example(image_path, width, height, pts.astype(np.float32), None, np.concatenate(subjects))
+
+    examples = collect(entries, make, skip_bad, root)
     examples.sort(key=lambda e: os.path.basename(e.image_path))
     return examples

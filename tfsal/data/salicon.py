@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from tfsal.data._records import Example
-from tfsal.data.folder import (
+from tfsal.data._common import (
     check_map_size,
     check_points,
     check_root,
