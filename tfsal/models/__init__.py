@@ -9,6 +9,15 @@ Example:
 from tfsal.models._registry import create_model, list_models, model_info, register_model
 from tfsal.models._common import count_flops
 from tfsal.models.fastsal import fastsal_a, fastsal_c
+from tfsal.models.shallow import shallow, shallow_bn
+from tfsal.models.vgg_encdec import vgg16_encdec, vgg19_encdec
+from tfsal.models.salnet import salnet
+from tfsal.models.modulated_resnet import (  # classifiers: not in the saliency registry
+    baseline_resnet50,
+    create_classifier,
+    list_classifiers,
+    modulated_resnet50,
+)
 
 __all__ = [
     "create_model",
@@ -19,6 +28,15 @@ __all__ = [
     "describe_model",
     "fastsal_a",
     "fastsal_c",
+    "shallow",
+    "shallow_bn",
+    "salnet",
+    "modulated_resnet50",
+    "baseline_resnet50",
+    "create_classifier",
+    "list_classifiers",
+    "vgg16_encdec",
+    "vgg19_encdec",
 ]
 
 
