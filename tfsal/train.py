@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "step_schedule", "TrainResult", "train", "new_run_dir"]
+__all__ = ["Recipe", "RECIPES", "PRECISIONS", "get_recipe", "step_schedule", "TrainResult", "train", "new_run_dir",
+           "make_strategy"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +74,11 @@ RECIPES = {
     "vgg-encdec": Recipe(optimizer="adam", learning_rate=1e-4, schedule="constant", epochs=15, demo_epochs=3,
                          batch_size=8, loss="bce",
                          source="tfsal choice after SalGAN's BCE generator pre-training (Pan et al. 2017)"),
+    # DeepGaze II (Kümmerer et al. 2017): NLL of the fixations under the softmax density; only the readout trains
+    # (frozen backbone), Adam 1e-3, constant. Fast path on cached features: tfsal.models.deepgaze2.train_deepgaze2.
+    "deepgaze2": Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant", epochs=40, demo_epochs=10,
+                        batch_size=16, loss="density_nll",
+                        source="DeepGaze II readout (Kümmerer et al. 2017): fixation NLL; Adam 1e-3 is tfsal's choice"),
 }
 
 
@@ -157,6 +163,42 @@ def _parse_size(image_size, default):
     return tuple(int(v) for v in image_size)
 
 
+# Settings a resumed run takes from its config.json (they cannot be changed on resume, except epochs).
+_RESUMED_SETTINGS = ("model", "data", "recipe", "batch_size", "image_size", "learning_rate", "optimizer", "loss",
+                     "weights", "seed", "max_images", "strategy", "mixed_precision")
+
+
+def make_strategy(name=None):
+    """The ``tf.distribute`` strategy for ``--strategy``.
+
+    Args:
+        name: ``None``/``"default"`` (one device), ``"auto"`` (``MirroredStrategy`` when more than one GPU is
+            visible, else default), ``"mirrored"`` (all local GPUs, or all logical CPUs when there is no GPU) or
+            ``"multiworker"`` (``MultiWorkerMirroredStrategy``; the cluster comes from the ``TF_CONFIG`` variable).
+
+    Returns:
+        A ``tf.distribute.Strategy``.
+    """
+    import tensorflow as tf
+
+    if name in (None, "default"):
+        return tf.distribute.get_strategy()
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; expected 'auto', 'default', 'mirrored' or 'multiworker'")
+
+
+# Keras mixed-precision policies for --mixed-precision (outputs stay float32: every model's last layer is float32).
+PRECISIONS = {None: "float32", "off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
 def train(
     model="fastsal",
     data="demo",
@@ -170,6 +212,11 @@ def train(
     weights=None,
     out=None,
     seed=0,
+    resume=None,
+    strategy=None,
+    mixed_precision=None,
+    max_images=None,
+    callbacks=None,
     num_preview=6,
     verbose=1,
 ):
@@ -177,8 +224,12 @@ def train(
 
     Everything goes into one run directory: ``best.keras`` (lowest validation loss), ``last.keras``,
     ``logs/`` (TensorBoard), ``history.csv``, ``config.json`` (the resolved settings and versions),
+    ``backup/`` (the state of an unfinished run: weights, optimizer and epoch, deleted when the run ends),
     ``metrics.json`` (validation NSS/CC/KLD/SIM/AUC-Judd of the model and of the centre-bias baseline) and
     ``val_grid.png``.
+
+    Each epoch's shuffling and flips depend only on ``(seed, epoch)``, so an interrupted run continued with
+    ``resume=RUN_DIR`` ends with the weights an uninterrupted run would have (to float round-off).
 
     Args:
         model: a registered model name (``tfsal models`` lists them).
@@ -186,7 +237,7 @@ def train(
         recipe: a :data:`RECIPES` name; ``None`` → the model's own recipe (e.g. ``"fastsal"``; the paper's
             exact FastSal recipe is ``"fastsal-paper"``).
         epochs: epochs; ``None`` → the recipe's ``demo_epochs`` on the demo data, its ``epochs`` otherwise.
-        batch_size: ``None`` → the recipe's.
+        batch_size: global batch size (split across replicas); ``None`` → the recipe's.
         image_size: ``(H, W)`` or ``"HxW"``; ``None`` → the model's default input size.
         learning_rate: ``None`` → the recipe's.
         optimizer: ``"sgd"`` or ``"adam"``; ``None`` → the recipe's.
@@ -194,6 +245,13 @@ def train(
         weights: passed to the model builder (``None``, ``"imagenet"`` or a path).
         out: run directory (must not exist); ``None`` → ``runs/MODEL-TIMESTAMP``.
         seed: seed for weights, shuffling and augmentation.
+        resume: an unfinished run directory to continue from its last completed epoch; its settings come from its
+            ``config.json`` (only ``epochs`` may be changed).
+        strategy: see :func:`make_strategy` (``None`` = one device).
+        mixed_precision: ``"bf16"``, ``"fp16"`` or ``"off"``/``None`` (Keras mixed-precision policy; the
+            output map stays float32).
+        max_images: use at most this many training and validation images (quick runs and tests).
+        callbacks: extra Keras callbacks.
         num_preview: validation images in the PNG grid.
         verbose: Keras ``fit`` verbosity (1 = progress bar).
 
@@ -215,6 +273,20 @@ def train(
     from tfsal.models import create_model, model_info
     from tfsal.viz import prediction_grid, write_png
 
+    given = {"model": model, "data": data, "recipe": recipe, "batch_size": batch_size, "image_size": image_size,
+             "learning_rate": learning_rate, "optimizer": optimizer, "loss": loss, "weights": weights, "seed": seed,
+             "max_images": max_images, "strategy": strategy, "mixed_precision": mixed_precision}
+    start_epoch, resumed_config = 0, None
+    if resume is not None:
+        resumed_config, start_epoch = _resume_state(resume, given, epochs)
+        model, data, recipe = resumed_config["model"], resumed_config["data"], resumed_config["recipe"]
+        batch_size, image_size = resumed_config["batch_size"], resumed_config["image_size"]
+        learning_rate, optimizer = resumed_config["learning_rate"], resumed_config["optimizer"]
+        loss, weights, seed = resumed_config["loss"], resumed_config["weights"], resumed_config["seed"]
+        max_images, strategy = resumed_config.get("max_images"), resumed_config.get("strategy")
+        mixed_precision = resumed_config.get("mixed_precision")
+        epochs = epochs if epochs is not None else resumed_config["epochs"]
+
     entry = model_info(model)
     name = entry.alias_of or model
     recipe_name = recipe or entry.recipe
@@ -231,49 +303,71 @@ def train(
         raise ValueError(f"unknown optimizer {optimizer!r}; expected 'sgd' or 'adam'")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"unknown mixed precision {mixed_precision!r}; expected 'bf16', 'fp16' or 'off'")
+    if start_epoch >= epochs:
+        raise ValueError(f"run {resume!r} already completed {start_epoch} of {epochs} epochs; pass more epochs")
     size = _parse_size(image_size, entry.default_input_shape)
 
     # Validate everything that can fail before creating the run directory.
-    train_examples = tdata.read_examples(data, "train")
-    val_examples = tdata.read_examples(data, "val")
-    keras.utils.set_random_seed(seed)
-    net = create_model(model, input_shape=(*size, 3), weights=weights)
-    run_dir = new_run_dir(out, name)
+    train_examples = tdata.read_examples(data, "train")[:max_images]
+    val_examples = tdata.read_examples(data, "val")[:max_images]
+    dist = make_strategy(strategy)
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(PRECISIONS[mixed_precision])
+    try:
+        keras.utils.set_random_seed(seed)
+        with dist.scope():
+            net = create_model(model, input_shape=(*size, 3), weights=weights)
+            decay = {"weight_decay": recipe.weight_decay} if recipe.weight_decay else {}
+            opt = (keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov, **decay)
+                   if optimizer == "sgd" else keras.optimizers.Adam(learning_rate, **decay))
+            net.compile(optimizer=opt, loss=SaliencyLoss(loss), metrics=[NSS(), CC(), KLD()])
+        run_dir = resume if resume is not None else new_run_dir(out, name)
 
-    map_size = tuple(int(v) for v in net.output_shape[1:3])  # targets at the model's output resolution
-    train_ds = tdata.make_dataset(train_examples, size, map_size, batch_size=batch_size, shuffle=True, augment=True,
-                                  seed=seed)
-    val_ds = tdata.make_dataset(val_examples, size, map_size, batch_size=batch_size)
-    decay = {"weight_decay": recipe.weight_decay} if recipe.weight_decay else {}
-    opt = (keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov, **decay)
-           if optimizer == "sgd" else keras.optimizers.Adam(learning_rate, **decay))
-    net.compile(optimizer=opt, loss=SaliencyLoss(loss), metrics=[NSS(), CC(), KLD()])
-    config = {
-        "model": name, "data": os.fspath(data), "recipe": recipe_name, "epochs": epochs, "batch_size": batch_size, "image_size": list(size),
-        "learning_rate": learning_rate, "optimizer": optimizer, "momentum": recipe.momentum, "loss": loss,
-        "nesterov": recipe.nesterov, "weight_decay": recipe.weight_decay,
-        "schedule": recipe.schedule, "milestones": list(recipe.milestones), "gamma": recipe.gamma,
-        "weights": None if weights is None else os.fspath(weights), "seed": seed,
-        "train_images": len(train_examples), "val_images": len(val_examples), "recipe_source": recipe.source,
-        "versions": {"tfsal": tfsal.__version__, "keras": keras.__version__, "tensorflow": _tf_version(),
-                     "numpy": np.__version__, "python": platform.python_version()},
-    }
-    _write_json(os.path.join(run_dir, "config.json"), config)
+        map_size = tuple(int(v) for v in net.output_shape[1:3])  # targets at the model's output resolution
+        train_ds = tdata.make_dataset(train_examples, size, map_size, batch_size=batch_size, shuffle=True,
+                                      augment=True, seed=seed, epochs=epochs, initial_epoch=start_epoch)
+        val_ds = tdata.make_dataset(val_examples, size, map_size, batch_size=batch_size)
+        config = {
+            "model": name, "data": os.fspath(data), "recipe": recipe_name, "epochs": epochs,
+            "batch_size": batch_size, "image_size": list(size), "learning_rate": learning_rate,
+            "optimizer": optimizer, "momentum": recipe.momentum, "loss": loss, "nesterov": recipe.nesterov,
+            "weight_decay": recipe.weight_decay, "schedule": recipe.schedule, "milestones": list(recipe.milestones),
+            "gamma": recipe.gamma, "weights": None if weights is None else os.fspath(weights), "seed": seed,
+            "max_images": max_images, "strategy": strategy, "replicas": int(dist.num_replicas_in_sync),
+            "mixed_precision": mixed_precision, "train_images": len(train_examples),
+            "val_images": len(val_examples), "recipe_source": recipe.source,
+            "resumed_at_epochs": (resumed_config or {}).get("resumed_at_epochs", []) + ([start_epoch] if resume else []),
+            "versions": {"tfsal": tfsal.__version__, "keras": keras.__version__, "tensorflow": _tf_version(),
+                         "numpy": np.__version__, "python": platform.python_version()},
+        }
+        _write_json(os.path.join(run_dir, "config.json"), config)
 
-    best_path = os.path.join(run_dir, "best.keras")
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")),
-        keras.callbacks.LearningRateScheduler(step_schedule(recipe, learning_rate, epochs)),
-    ]
-    start = time.time()
-    history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose,
-                      shuffle=False)  # the tf.data pipeline shuffles (seeded)
-    train_seconds = time.time() - start
-    net.save(os.path.join(run_dir, "last.keras"))
+        best_path = os.path.join(run_dir, "best.keras")
+        history_path = os.path.join(run_dir, "history.csv")
+        best_so_far = _best_val_loss(history_path) if resume is not None else None
+        all_callbacks = [
+            keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
+            keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True,
+                                            initial_value_threshold=best_so_far),
+            keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
+            keras.callbacks.CSVLogger(history_path, append=resume is not None),
+            keras.callbacks.LearningRateScheduler(step_schedule(recipe, learning_rate, epochs)),
+            *(callbacks or []),
+        ]
+        start = time.time()
+        history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start_epoch,
+                          steps_per_epoch=-(-len(train_examples) // batch_size), callbacks=all_callbacks,
+                          verbose=verbose, shuffle=False)  # the tf.data pipeline shuffles, per (seed, epoch)
+        train_seconds = time.time() - start
+        net.save(os.path.join(run_dir, "last.keras"))
+        if not os.path.exists(best_path):  # no epoch improved on the pre-resume best: keep the last weights
+            net.save(best_path)
+        best = keras.models.load_model(best_path, compile=False)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
 
-    best = keras.models.load_model(best_path, compile=False)
     preds = tev.predict_examples(best, val_examples, batch_size=batch_size)
     model_scores = tev.score_maps(preds, val_examples)
     cb_preds = tev.centre_bias_maps(train_examples, val_examples)
@@ -295,6 +389,52 @@ def train(
     )
     grid_path = write_png(os.path.join(run_dir, "val_grid.png"), grid)
     return TrainResult(run_dir, best_path, dict(history.history), metrics, grid_path)
+
+
+def _resume_state(run_dir, given, epochs):
+    """Settings of an unfinished run and the epoch to continue from; errors for anything that cannot resume."""
+    run_dir = os.fspath(run_dir)
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"cannot resume {run_dir!r}: no config.json there (expected a tfsal run directory)")
+    with open(config_path) as f:
+        config = json.load(f)
+    defaults = {"model": "fastsal", "data": "demo", "seed": 0}
+    for key, value in given.items():
+        if value is None or value == defaults.get(key, object()):
+            continue
+        stored = config.get(key)
+        if key == "image_size":
+            value = list(_parse_size(value, None))
+        if key == "model":
+            from tfsal.models import model_info
+
+            value = model_info(value).alias_of or value
+        if value != stored:
+            raise ValueError(
+                f"cannot resume {run_dir!r} with {key}={value!r}: the run was started with {key}={stored!r} "
+                "(a resumed run keeps its settings; only epochs may change)"
+            )
+    meta = os.path.join(run_dir, "backup", "training_metadata.json")
+    if not os.path.isfile(meta):
+        raise ValueError(
+            f"cannot resume {run_dir!r}: it has no backup/training_metadata.json (the run finished, or stopped "
+            "before its first epoch ended)"
+        )
+    with open(meta) as f:
+        start_epoch = int(json.load(f)["epoch"])
+    return config, start_epoch
+
+
+def _best_val_loss(history_path):
+    """Lowest ``val_loss`` logged so far in a run's ``history.csv`` (``None`` when there is none)."""
+    import csv
+
+    if not os.path.isfile(history_path):
+        return None
+    with open(history_path) as f:
+        values = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss") not in (None, "")]
+    return min(values) if values else None
 
 
 def _tf_version():

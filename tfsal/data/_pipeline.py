@@ -49,6 +49,8 @@ def make_dataset(
     sigma=DEFAULT_BLUR_SIGMA,
     output="supervised",
     drop_remainder=False,
+    epochs=None,
+    initial_epoch=0,
 ):
     """Build a batched, prefetched ``tf.data.Dataset`` from :class:`~tfsal.data.Example` items.
 
@@ -72,6 +74,11 @@ def make_dataset(
             ``fixations`` are normalised ``(x, y)`` padded with -1 and ``index`` points into ``examples``;
             ``"image"`` → images only (for unlabelled data / prediction).
         drop_remainder: drop the last incomplete batch.
+        epochs: for training: yield epochs ``initial_epoch … epochs - 1`` back to back (use
+            ``steps_per_epoch = ceil(len(examples) / batch_size)`` in ``fit``). Each epoch's order and flips come from
+            ``(seed, epoch)`` alone, so a run resumed at epoch k sees exactly the batches an uninterrupted run would.
+            Batches never straddle two epochs. ``None``: one pass, re-shuffled on every iteration.
+        initial_epoch: the first epoch to yield (with ``epochs``).
 
     Returns:
         A ``tf.data.Dataset``.
@@ -113,9 +120,6 @@ def make_dataset(
         "num_fixations": counts,
         "index": np.arange(len(examples), dtype=np.int64),
     }
-    ds = tf.data.Dataset.from_tensor_slices(tensors)
-    if shuffle:
-        ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
 
     def load(item):
         out = {
@@ -132,23 +136,59 @@ def make_dataset(
         out["fixmap"] = fix
         return out
 
+    def finish(ds):
+        if output == "supervised":
+            ds = ds.map(lambda d: (d["image"], tf.concat([d["map"], d["fixmap"]], axis=-1)))
+        elif output == "image":
+            ds = ds.map(lambda d: d["image"])
+        return ds.batch(int(batch_size), drop_remainder=drop_remainder)
+
+    if epochs is not None:
+        return _epoch_dataset(tensors, load, finish, len(examples), shuffle, augment, seed, int(initial_epoch),
+                              int(epochs), cache)
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle:
+        ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         ds = ds.cache() if cache is True else ds.cache(str(cache))
     if augment:
         rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, rng).map(_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if output == "supervised":
-        ds = ds.map(lambda d: (d["image"], tf.concat([d["map"], d["fixmap"]], axis=-1)))
-    elif output == "image":
-        ds = ds.map(lambda d: d["image"])
-    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        ds = tf.data.Dataset.zip(ds, rng).map(
+            lambda d, r: _flip(d, tf.random.stateless_uniform([], seed=tf.stack([r, tf.constant(0, tf.int64)])) < 0.5),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return finish(ds).prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_dataset(tensors, load, finish, n, shuffle, augment, seed, initial_epoch, epochs, cache):
+    """Epochs ``initial_epoch..epochs-1`` back to back; order and flips of epoch e depend only on ``(seed, e)``."""
+    if not 0 <= initial_epoch < epochs:
+        raise ValueError(f"expected 0 <= initial_epoch < epochs; got initial_epoch={initial_epoch}, epochs={epochs}")
+    if cache:
+        raise ValueError("cache is not supported together with epochs=...; use one or the other")
+    orders, flips = [], []
+    for e in range(initial_epoch, epochs):
+        rng = np.random.default_rng([seed, e])
+        orders.append(rng.permutation(n) if shuffle else np.arange(n))
+        flips.append(rng.random(n) < 0.5 if augment else np.zeros(n, bool))
+    table = {k: tf.constant(v) for k, v in tensors.items()}
+
+    def one_epoch(order, flip):
+        ds = tf.data.Dataset.from_tensor_slices((order, flip))
+        ds = ds.map(lambda i, f: (load({k: tf.gather(v, i) for k, v in table.items()}), f),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if augment:
+            ds = ds.map(_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        else:
+            ds = ds.map(lambda d, f: d)
+        return finish(ds)
+
+    ds = tf.data.Dataset.from_tensor_slices((np.stack(orders), np.stack(flips))).flat_map(one_epoch)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _flip(item, rand):
-    """Horizontal flip of image, map, fixation map and fixation coordinates, with probability 1/2."""
-    do = tf.random.stateless_uniform([], seed=tf.stack([rand, tf.constant(0, tf.int64)])) < 0.5
+def _flip(item, do):
+    """Horizontal flip of image, map, fixation map and fixation coordinates when ``do`` (a boolean tensor)."""
     out = dict(item)
     for key in ("image", "map", "fixmap"):
         if key in item:

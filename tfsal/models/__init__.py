@@ -12,6 +12,7 @@ from tfsal.models.fastsal import fastsal_a, fastsal_c
 from tfsal.models.shallow import shallow, shallow_bn
 from tfsal.models.vgg_encdec import vgg16_encdec, vgg19_encdec
 from tfsal.models.salnet import salnet
+from tfsal.models.deepgaze2 import deepgaze2, train_deepgaze2
 from tfsal.models.modulated_resnet import (  # classifiers: not in the saliency registry
     baseline_resnet50,
     create_classifier,
@@ -31,6 +32,8 @@ __all__ = [
     "shallow",
     "shallow_bn",
     "salnet",
+    "deepgaze2",
+    "train_deepgaze2",
     "modulated_resnet50",
     "baseline_resnet50",
     "create_classifier",

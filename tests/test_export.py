@@ -1,0 +1,216 @@
+"""Export (TFLite / ONNX), the FastSal-C fold, parity, the benchmark and their CLI errors. Tiny models, tiny inputs."""
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_jpeg
+
+
+def _tiny_model(shape=(32, 48, 3)):
+    """A small raw-RGB → sigmoid-map model using tfsal's layers (fast to convert)."""
+    import keras
+    from keras import layers
+
+    from tfsal.layers import DepthToSpace, ResizeBilinear
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape, name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    y = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    y = ResizeBilinear(2)(y)
+    x = layers.Concatenate()([x, y])
+    x = layers.Conv2D(4, 1)(x)
+    x = DepthToSpace(2)(x)
+    out = layers.Activation("sigmoid")(x)
+    return keras.Model(inp, out, name="tiny")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imgs")
+    for i in range(3):
+        write_jpeg(str(root / f"im{i}.jpg"), 40 + 8 * i, 56, seed=i)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("model") / "tiny.keras")
+    _tiny_model().save(path)
+    return path
+
+
+def _randomise_head(model, rng, scale=0.05):
+    for layer in model.layers:
+        if (layer.name.startswith("fastsal_adapt") and layer.name.endswith("_conv")) or layer.name == "fastsal_out_conv":
+            layer.set_weights([rng.normal(0, scale, w.shape).astype("float32") for w in layer.get_weights()])
+
+
+def _fastsal_c_logits(shape, seed):
+    import keras
+
+    from tfsal.models import fastsal_c
+
+    keras.utils.set_random_seed(seed)
+    model = fastsal_c(input_shape=shape, output_activation=None)  # logits: no sigmoid squashing the difference
+    _randomise_head(model, np.random.default_rng(seed), scale=0.2)
+    return model
+
+
+@pytest.fixture(scope="module")
+def c_small():
+    return _fastsal_c_logits((64, 96, 3), 1)
+
+
+def _check_fold(model, rng):
+    from tfsal.export import fold_fastsal_c
+
+    shape = model.input_shape[1:]
+    folded = fold_fastsal_c(model)
+    names = [layer.name for layer in folded.layers]
+    assert "fastsal_dec_concat" not in names and "fastsal_fold_select" in names
+    assert folded.get_layer("fastsal_fold_sum").output.shape[1:] == (shape[0] // 2, shape[1] // 2, 36)
+    x = rng.uniform(0, 255, (1,) + tuple(shape)).astype("float32")
+    a, b = model.predict_on_batch(x), folded.predict_on_batch(x)
+    assert np.abs(a).max() > 1.0  # a non-trivial map
+    assert np.abs(a - b).max() < 1e-4
+
+
+def test_fold_fastsal_c_matches_original_64x96(c_small, rng):
+    _check_fold(c_small, rng)
+
+
+def test_fold_fastsal_c_matches_original_192x256(rng):
+    _check_fold(_fastsal_c_logits((192, 256, 3), 3), rng)
+
+
+def test_fold_rejects_other_models():
+    from tfsal.export import fold_fastsal_c
+
+    with pytest.raises(ValueError, match="FastSal-C"):
+        fold_fastsal_c(_tiny_model())
+
+
+def test_export_fastsal_c_float32_folded(tmp_path, images, c_small):
+    from tfsal.export import export_model
+
+    model = c_small
+    out = str(tmp_path / "c.tflite")
+    r = export_model(model, out=out, parity_images=images)
+    assert r.folded and os.path.isfile(out) and r.size_bytes == os.path.getsize(out)
+    assert not any(op.startswith("Flex") or op in ("CUSTOM", "READ_VARIABLE") for op in r.ops)
+    assert "DEPTH_TO_SPACE" in r.ops and "RESIZE_BILINEAR" in r.ops
+    assert r.parity["num_images"] == 3 and r.parity["cc_mean"] >= 0.999
+    meta = json.load(open(out + ".json"))
+    assert meta["input"]["shape"] == [1, 64, 96, 3] and meta["input"]["dtype"] == "float32"
+    assert meta["input"]["pixel_range"] == [0, 255] and meta["input"]["color_order"] == "RGB"
+    assert meta["output"]["shape"] == [1, 64, 96, 1] and "saliency" in meta["output"]["meaning"]
+    assert meta["folded_fastsal_c_decoder"] and meta["tfsal_version"] and meta["parity_passed"]
+
+
+@pytest.mark.parametrize("io_dtype", ["uint8", "int8"])
+def test_export_int8_io_and_calibration_folder(tmp_path, images, io_dtype):
+    from tfsal.export import export_model
+
+    out = str(tmp_path / "m.tflite")
+    r = export_model(_tiny_model(), out=out, quantize="int8", io_dtype=io_dtype, calibration=images,
+                     num_calibration=2, parity_images=images, min_cc=0.9, progress=False)
+    meta = r.metadata
+    assert meta["input"]["dtype"] == io_dtype and meta["output"]["dtype"] == io_dtype
+    assert meta["input"]["quantization"]["scale"] > 0 and meta["calibration"]["num_images"] == 2
+    assert r.parity["cc_mean"] >= 0.9
+
+
+def test_export_float16_dynamic_and_parity_failure(tmp_path, images):
+    from tfsal.export import export_model
+
+    model = _tiny_model()
+    for q in ("float16", "dynamic"):
+        r = export_model(model, out=str(tmp_path / f"{q}.tflite"), quantize=q, parity_images=images)
+        assert r.quantize == q and r.parity["cc_mean"] >= 0.99
+    with pytest.raises(ValueError, match="parity check failed"):
+        export_model(model, out=str(tmp_path / "x.tflite"), quantize="dynamic", parity_images=images, min_cc=1.01)
+
+
+def test_export_refuses_unsupported_op(tmp_path, images):
+    import keras
+    from keras import layers
+
+    from tfsal.export import export_model
+
+    inp = keras.Input((16, 16, 3))
+    x = layers.Lambda(lambda t: keras.ops.erfinv(keras.ops.clip(t / 256.0, 0.0, 0.9)))(inp)
+    model = keras.Model(inp, layers.Conv2D(1, 1, activation="sigmoid")(x))
+    with pytest.raises(ValueError, match="unsupported op"):
+        export_model(model, out=str(tmp_path / "bad.tflite"), parity_images=images)
+    assert not os.path.exists(tmp_path / "bad.tflite")
+
+
+def test_export_onnx(tmp_path, images):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from tfsal.export import export_model
+
+    r = export_model(_tiny_model(), out=str(tmp_path / "m.onnx"), format="onnx", parity_images=images)
+    assert r.format == "onnx" and r.parity["cc_mean"] >= 0.999 and "Conv" in r.ops
+    with pytest.raises(ValueError, match="not supported by format 'onnx'"):
+        export_model(_tiny_model(), out=str(tmp_path / "n.onnx"), format="onnx", quantize="int8")
+
+
+def test_benchmark_rows(tmp_path, images, tiny_keras):
+    from tfsal.benchmark import benchmark, format_table
+    from tfsal.export import export_model
+
+    out = str(tmp_path / "b.tflite")
+    export_model(_tiny_model(), out=out, parity_images=images)
+    rows = benchmark([tiny_keras, out], threads=(1, 2), runs=3, warmup=1)
+    assert [r["threads"] for r in rows] == ["tf", 1, 2]
+    assert all(r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] for r in rows)
+    assert "float32" in format_table(rows)
+    with pytest.raises(ValueError, match="expected a"):
+        benchmark([str(tmp_path / "m.h5")])
+
+
+# ---------------------------------------------------------------- CLI
+def _cli(*args):
+    from tfsal.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_export_and_benchmark(tmp_path, tiny_keras, images):
+    out = tmp_path / "t.tflite"
+    res = _cli("export", tiny_keras, "--tflite", "--out", out, "--parity-images", images)
+    assert res.exit_code == 0, res.output
+    assert "parity vs Keras on 3 images" in res.output and out.exists() and (tmp_path / "t.tflite.json").exists()
+    res = _cli("export", tiny_keras, "--out", out, "--parity-images", images)
+    assert res.exit_code == 1 and "already exists" in res.output
+    res = _cli("benchmark", out, "--threads", "1", "--runs", "2", "--warmup", "0")
+    assert res.exit_code == 0 and "load average" in res.output and "| t.tflite |" in res.output
+
+
+def test_cli_export_bad_input(tmp_path, tiny_keras):
+    h5 = tmp_path / "m.h5"
+    h5.write_bytes(b"x")
+    res = _cli("export", h5, "--tflite")
+    assert res.exit_code == 1 and "expected a .keras model file" in res.output and "m.h5" in res.output
+    res = _cli("export", tmp_path / "missing.keras")
+    assert res.exit_code == 1 and "does not exist" in res.output
+    res = _cli("export", tiny_keras, "--quantize", "int4")
+    assert res.exit_code == 1 and "unknown quantize option 'int4'" in res.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = _cli("export", tiny_keras, "--quantize", "int8", "--calibration", empty, "--out", tmp_path / "e.tflite")
+    assert res.exit_code == 1 and "has no images" in res.output
+    res = _cli("export", tiny_keras, "--quantize", "float16", "--calibration", empty)
+    assert res.exit_code == 1 and "only applies to quantize='int8'" in res.output
+    res = _cli("export", tiny_keras, "--onnx", "--quantize", "int8")
+    assert res.exit_code == 1 and "not supported by format 'onnx'" in res.output
+    res = _cli("export", tiny_keras, "--quantize", "float16", "--io-dtype", "uint8")
+    assert res.exit_code == 1 and "io_dtype 'uint8'" in res.output
+    res = _cli("benchmark", tmp_path / "nope.tflite")
+    assert res.exit_code == 1 and "does not exist" in res.output

@@ -1,0 +1,208 @@
+"""CPU latency of tfsal models: Keras, TFLite files (LiteRT interpreter) and ONNX files (ONNX Runtime), in one table.
+
+Latency = wall time of one batch-1 forward pass, median and 90th percentile over ``runs`` calls after ``warmup``
+calls. TFLite runs use the LiteRT interpreter with its default XNNPACK delegate and ``num_threads``; ONNX Runtime
+uses ``intra_op_num_threads``; the Keras model runs as ``tf.function(jit_compile=False)`` around
+``model(x, training=False)`` (not ``model.predict``, which adds tens of ms of per-call overhead) with TensorFlow's
+own thread pool (its size cannot change inside one process, so Keras rows say ``tf``).
+
+Example:
+    >>> from tfsal.benchmark import benchmark, format_table
+    >>> rows = benchmark(["best.keras", "best_int8.tflite"], threads=(1, 2))  # doctest: +SKIP
+    >>> print(format_table(rows))  # doctest: +SKIP
+"""
+import os
+import platform
+import time
+
+import numpy as np
+
+__all__ = ["benchmark", "format_table", "header", "time_callable"]
+
+_SUFFIXES = (".keras", ".tflite", ".onnx")
+
+
+def time_callable(fn, runs=100, warmup=10):
+    """Median and p90 wall time (ms) of ``fn()`` after ``warmup`` calls.
+
+    Args:
+        fn: a callable without arguments.
+        runs: timed calls.
+        warmup: untimed calls first.
+
+    Returns:
+        ``(median_ms, p90_ms)``.
+
+    Example:
+        >>> med, p90 = time_callable(lambda: sum(range(100)), runs=5, warmup=1)
+        >>> med <= p90
+        True
+    """
+    for _ in range(int(warmup)):
+        fn()
+    times = []
+    for _ in range(int(runs)):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
+def header():
+    """A header line: CPU count, 1/5/15-minute load averages, runtime versions."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    parts = [f"{platform.processor() or platform.machine()}", f"{os.cpu_count()} CPUs",
+             "load average %.2f %.2f %.2f" % load]
+    try:
+        import importlib.metadata as md
+
+        for pkg in ("tensorflow", "ai-edge-litert", "onnxruntime"):
+            try:
+                parts.append(f"{pkg} {md.version(pkg)}")
+            except md.PackageNotFoundError:
+                pass
+    except ImportError:  # pragma: no cover
+        pass
+    return " | ".join(parts)
+
+
+def _keras_row(path, runs, warmup):
+    import tensorflow as tf
+
+    from tfsal.predict import load_model
+
+    model = load_model(path)
+    h, w, c = model.input_shape[1:]
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, h, w, c)).astype(np.float32))
+    @tf.function(jit_compile=False)
+    def fn(t):
+        return model(t, training=False)
+
+    med, p90 = time_callable(lambda: fn(x).numpy(), runs, warmup)
+    return {"file": path, "runtime": "keras (tf.function)", "variant": "float32", "threads": "tf",
+            "input": f"{h}x{w}", "size_mb": os.path.getsize(path) / 1e6, "median_ms": med, "p90_ms": p90}
+
+
+def _tflite_row(path, n, runs, warmup):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path, num_threads=int(n))
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    shape = inp["shape"]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(inp["dtype"], np.integer):
+        info = np.iinfo(inp["dtype"])
+        x = rng.integers(info.min, info.max, shape, endpoint=True).astype(inp["dtype"])
+    else:
+        x = rng.uniform(0, 255, shape).astype(inp["dtype"])
+    interp.set_tensor(inp["index"], x)
+    med, p90 = time_callable(interp.invoke, runs, warmup)
+    variant = _tflite_variant(path, interp)
+    return {"file": path, "runtime": "litert", "variant": variant, "threads": int(n),
+            "input": f"{shape[1]}x{shape[2]}", "size_mb": os.path.getsize(path) / 1e6, "median_ms": med,
+            "p90_ms": p90}
+
+
+def _tflite_variant(path, interp):
+    sidecar = path + ".json"
+    if os.path.isfile(sidecar):
+        import json
+
+        with open(sidecar) as f:
+            meta = json.load(f)
+        q = meta.get("quantize") or "?"
+        q = "float32" if q == "none" else q
+        if q == "int8":
+            q += f" ({meta['input']['dtype']} io)"
+        return q + (" folded" if meta.get("folded_fastsal_c_decoder") else "")
+    return np.dtype(interp.get_input_details()[0]["dtype"]).name + " io"
+
+
+def _onnx_row(path, n, runs, warmup):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(n)
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    i = sess.get_inputs()[0]
+    shape = [1 if not isinstance(s, int) else s for s in i.shape]
+    x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    med, p90 = time_callable(lambda: sess.run(None, {i.name: x}), runs, warmup)
+    return {"file": path, "runtime": f"onnxruntime {ort.__version__}", "variant": "float32", "threads": int(n),
+            "input": f"{shape[1]}x{shape[2]}", "size_mb": os.path.getsize(path) / 1e6, "median_ms": med,
+            "p90_ms": p90}
+
+
+def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):
+    """Latency of each model file at each thread count.
+
+    Args:
+        paths: ``.keras``, ``.tflite`` and ``.onnx`` files.
+        threads: thread counts for TFLite and ONNX Runtime (Keras runs once with TensorFlow's pool).
+        runs: timed calls per row (median and p90 over these).
+        warmup: untimed calls before timing.
+        progress: optional callable receiving each finished row (e.g. to print as it goes).
+
+    Returns:
+        A list of row dicts: ``file``, ``runtime``, ``variant``, ``threads``, ``input``, ``size_mb``,
+        ``median_ms``, ``p90_ms``.
+
+    Raises:
+        FileNotFoundError: a missing file.
+        ValueError: an unknown suffix, no paths, or bad ``threads``/``runs``/``warmup``.
+
+    Example:
+        >>> rows = benchmark(["best_int8.tflite"], threads=(2,), runs=50)  # doctest: +SKIP
+    """
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError("benchmark needs at least one model file (.keras, .tflite or .onnx)")
+    threads = [int(t) for t in threads]
+    if not threads or min(threads) < 1:
+        raise ValueError(f"threads must be positive integers; got {threads}")
+    if int(runs) < 1 or int(warmup) < 0:
+        raise ValueError(f"runs must be >= 1 and warmup >= 0; got runs={runs}, warmup={warmup}")
+    for p in paths:
+        if not p.endswith(_SUFFIXES):
+            raise ValueError(f"cannot benchmark {p!r}: expected a {', '.join(_SUFFIXES)} file")
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"model file {p!r} does not exist")
+    rows = []
+    for p in paths:
+        if p.endswith(".keras"):
+            new = [_keras_row(p, runs, warmup)]
+        elif p.endswith(".tflite"):
+            new = [_tflite_row(p, n, runs, warmup) for n in threads]
+        else:
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                raise ValueError(f"benchmarking {p!r} needs onnxruntime (pip install onnxruntime)") from None
+            new = [_onnx_row(p, n, runs, warmup) for n in threads]
+        for row in new:
+            rows.append(row)
+            if progress:
+                progress(row)
+    return rows
+
+
+def format_table(rows):
+    """A Markdown table of :func:`benchmark` rows.
+
+    Args:
+        rows: the rows.
+
+    Returns:
+        The table as a string.
+    """
+    lines = ["| file | runtime | variant | input | threads | size MB | median ms | p90 ms |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {os.path.basename(r['file'])} | {r['runtime']} | {r['variant']} | {r['input']} | {r['threads']} | "
+            f"{r['size_mb']:.2f} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} |"
+        )
+    return "\n".join(lines)

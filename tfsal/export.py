@@ -1,0 +1,722 @@
+"""Export tfsal models for deployment: TFLite (float32, float16, dynamic-range int8, full-integer int8) and ONNX.
+
+Every export (SPEC §6):
+
+* uses builtin TFLite ops only (``TFLITE_BUILTINS``, plus ``TFLITE_BUILTINS_INT8`` for int8); a model that needs a
+  Flex/SELECT_TF_OPS or custom op is refused with a message naming the op, and the ops of the written file are
+  listed and checked once more;
+* writes a JSON sidecar ``FILE.json`` next to the file with what an app needs (input size, pixel range and dtype,
+  quantisation, output meaning, ops, parity results);
+* runs the exported file in the runtime an app uses (the LiteRT interpreter, or ONNX Runtime for ``.onnx``) against
+  the Keras model on real images and fails loudly (``ValueError``) when the mean CC between the maps is below a
+  threshold (:data:`DEFAULT_MIN_CC`);
+* exports FastSal-C through :func:`fold_fastsal_c`, an exactly equivalent decoder without the 1408-channel tensor.
+
+Example:
+    >>> from tfsal.export import export_model
+    >>> result = export_model("runs/fastsal/best.keras", quantize="int8")  # doctest: +SKIP
+    >>> result.path, result.parity["cc_mean"]  # doctest: +SKIP
+    ('runs/fastsal/best_int8.tflite', 0.997)
+"""
+import datetime
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from tfsal._io import list_images, read_image
+from tfsal._version import __version__
+
+__all__ = [
+    "FORMATS",
+    "QUANTIZE_MODES",
+    "DEFAULT_MIN_CC",
+    "ExportResult",
+    "export_model",
+    "fold_fastsal_c",
+    "tflite_ops",
+    "default_parity_images",
+    "parity_check",
+    "prepare_images",
+]
+
+log = logging.getLogger("tfsal.export")
+
+#: One table of export formats: file suffix and the options each accepts (anything else is rejected).
+FORMATS = {
+    "tflite": {
+        "suffix": ".tflite",
+        "runtime": "LiteRT interpreter (ai-edge-litert)",
+        "options": ("quantize", "io_dtype", "calibration", "num_calibration"),
+    },
+    "onnx": {
+        "suffix": ".onnx",
+        "runtime": "ONNX Runtime (optional: pip install onnxruntime tf2onnx)",
+        "options": (),
+    },
+}
+
+#: TFLite quantisation modes: ``none`` = float32, ``float16`` = float16 weights, ``dynamic`` = int8 weights with
+#: float activations, ``int8`` = full-integer (weights and activations) calibrated on real images.
+QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
+
+#: Parity thresholds on the mean CC between the exported file's maps and the Keras model's maps.
+DEFAULT_MIN_CC = {"none": 0.999, "float16": 0.999, "dynamic": 0.99, "int8": 0.99, "onnx": 0.999}
+
+# Allowed input/output dtypes per quantize mode (first = default).
+_IO_DTYPES = {"none": ("float32",), "float16": ("float32",), "dynamic": ("float32",), "int8": ("uint8", "int8")}
+
+_OSIE_DEFAULT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "osie"))
+
+OUTPUT_MEANING = (
+    "saliency map in [0, 1] at the input resolution; higher = more likely to be fixated by a human observer "
+    "(a sigmoid output, not normalised to sum to 1)"
+)
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_model` wrote.
+
+    Attributes:
+        path: the exported file.
+        sidecar: the JSON sidecar (``path + ".json"``).
+        format: ``"tflite"`` or ``"onnx"``.
+        quantize: the TFLite quantisation mode (``None`` for ONNX).
+        size_bytes: file size.
+        seconds: conversion time (without the parity check).
+        ops: ``{op name: count}`` of the exported file.
+        parity: the parity results (see :func:`parity_check`).
+        folded: whether the FastSal-C decoder was folded.
+        metadata: the sidecar content.
+    """
+
+    path: str
+    sidecar: str
+    format: str
+    quantize: object
+    size_bytes: int
+    seconds: float
+    ops: dict = field(default_factory=dict)
+    parity: dict = field(default_factory=dict)
+    folded: bool = False
+    metadata: dict = field(default_factory=dict)
+
+    def summary(self):
+        """One line: path, size, time, parity."""
+        p = self.parity
+        return (
+            f"{self.path}  {self.size_bytes / 1e6:.2f} MB  {self.seconds:.1f} s  "
+            f"parity CC mean {p.get('cc_mean', float('nan')):.5f} (min {p.get('cc_min', float('nan')):.5f}), "
+            f"max |diff| {p.get('max_abs_diff', float('nan')):.4f} on {p.get('num_images', 0)} images"
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# FastSal-C fold
+# --------------------------------------------------------------------------------------------------------------
+def _is_fastsal_c(model):
+    names = {layer.name for layer in model.layers}
+    return {"fastsal_dec_concat", "fastsal_dec_d2s", "fastsal_out_conv", "fastsal_up2"} <= names
+
+
+def fold_fastsal_c(model):
+    """An exactly equivalent FastSal-C without the 1408-channel decoder tensor (SPEC §6).
+
+    C's decoder is ``conv3x3(d2s(concat(a1, up2(a2), up4(a3), up8(a4))))`` (+ sigmoid). With ``X`` the concat at
+    half resolution and ``Y = d2s(X)``, ``Y[2i+di, 2j+dj, c] = X[i, j, (2·di+dj)·C + c]``, so the 3×3 conv's tap
+    ``(u, v)`` at output sub-pixel ``(di, dj)`` reads ``X`` at ``(i + floor((di+u)/2), j + floor((dj+v)/2))``,
+    sub-pixel phase ``((di+u) mod 2, (dj+v) mod 2)``. Each of the 36 ``(u, v, di, dj)`` products is a 1×1 conv of
+    ``X``; 1×1 convs distribute over the concat and commute with bilinear resizing (a per-pixel linear map), so each
+    branch is projected to 36 channels at its own resolution, upsampled with the same ``ResizeBilinear``, and the
+    four are summed. A fixed 3×3 "selection" conv (36 → 4, entries 0/1, carrying the original bias) applies the
+    half-resolution shifts ``floor((d+u)/2) ∈ {-1, 0, 1}``; its zero 'same' padding is exactly the original conv's
+    zero padding (``Y`` is outside the image iff ``X`` is). ``depth_to_space(2)`` gives the 1-channel map.
+
+    Args:
+        model: a FastSal-C ``keras.Model`` (``tfsal.models.fastsal_c``, trained or not).
+
+    Returns:
+        A new ``keras.Model`` (sharing the encoder and adaptation layers with ``model``) with the same input and
+        output; maps agree to float rounding (max abs difference ≈ 1e-6).
+
+    Raises:
+        ValueError: ``model`` is not a FastSal-C model.
+
+    Example:
+        >>> from tfsal.models import fastsal_c
+        >>> m = fastsal_c(input_shape=(64, 96, 3))
+        >>> fold_fastsal_c(m).output_shape
+        (None, 64, 96, 1)
+    """
+    import keras
+    from keras import layers
+
+    from tfsal.layers import DepthToSpace, ResizeBilinear
+
+    if not _is_fastsal_c(model):
+        raise ValueError(
+            f"fold_fastsal_c expects a FastSal-C model (layers fastsal_dec_concat, fastsal_dec_d2s, fastsal_out_conv); "
+            f"got model {model.name!r}"
+        )
+    d2s = model.get_layer("fastsal_dec_d2s")
+    if d2s.block_size != 2:
+        raise ValueError(f"fold_fastsal_c expects depth_to_space(2); got block size {d2s.block_size}")
+    out_conv = model.get_layer("fastsal_out_conv")
+    kernel, bias = (np.asarray(w, np.float64) for w in out_conv.get_weights())  # (3, 3, C, 1), (1,)
+    if kernel.shape[:2] != (3, 3) or kernel.shape[-1] != 1 or out_conv.padding != "same":
+        raise ValueError(f"fold_fastsal_c expects a 3x3 'same' conv to 1 channel; got kernel {kernel.shape}")
+    c = kernel.shape[2]  # 352 channels after depth_to_space
+
+    # w_full[(2·pi+pj)·C + ch, k] with k = index of (u, v, di, dj); sel[ri+1, rj+1, k, 2·di+dj] = 1.
+    w_full = np.zeros((4 * c, 36), np.float64)
+    sel = np.zeros((3, 3, 36, 4), np.float32)
+    k = 0
+    for u in (-1, 0, 1):
+        for v in (-1, 0, 1):
+            for di in (0, 1):
+                for dj in (0, 1):
+                    ri, pi = divmod(di + u, 2)
+                    rj, pj = divmod(dj + v, 2)
+                    phase = 2 * pi + pj
+                    w_full[phase * c:(phase + 1) * c, k] = kernel[u + 1, v + 1, :, 0]
+                    sel[ri + 1, rj + 1, k, 2 * di + dj] = 1.0
+                    k += 1
+
+    branch_tensors = []  # (tensor after adaptation ReLU, upsampling layer or None)
+    for level in (1, 2, 3, 4):
+        relu = model.get_layer(f"fastsal_adapt{level}_relu").output
+        up = None if level == 1 else model.get_layer(f"fastsal_up{level}")
+        branch_tensors.append((relu, up))
+    widths = [int(t.shape[-1]) for t, _ in branch_tensors]
+    if sum(widths) != 4 * c:
+        raise ValueError(f"fold_fastsal_c: branch widths {widths} do not add up to 4 x {c} channels")
+
+    projected = []
+    start = 0
+    for level, ((tensor, up), width) in enumerate(zip(branch_tensors, widths), start=1):
+        proj = layers.Conv2D(36, 1, use_bias=False, name=f"fastsal_fold_proj{level}", dtype="float32")
+        y = proj(tensor)
+        proj.set_weights([w_full[start:start + width].reshape(1, 1, width, 36).astype(np.float32)])
+        start += width
+        if up is not None:
+            y = ResizeBilinear(up.scale, name=f"fastsal_fold_up{level}", dtype="float32")(y)
+        projected.append(y)
+    x = layers.Add(name="fastsal_fold_sum")(projected)
+    select = layers.Conv2D(4, 3, padding="same", name="fastsal_fold_select", dtype="float32")
+    x = select(x)
+    select.set_weights([sel, np.full((4,), bias[0], np.float32)])
+    x = DepthToSpace(2, name="fastsal_fold_d2s", dtype="float32")(x)
+    activation = model.get_layer("fastsal_out").get_config().get("activation", "linear")
+    outputs = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_folded")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------------------------
+def prepare_images(images, size):
+    """Resize RGB images to the model input as ``predict_maps`` does (bilinear, antialiased), raw [0, 255] float32.
+
+    Args:
+        images: RGB ``uint8`` arrays or image paths.
+        size: ``(H, W)``.
+
+    Returns:
+        A ``float32`` array ``(N, H, W, 3)``.
+    """
+    import tensorflow as tf
+
+    out = []
+    for img in images:
+        if isinstance(img, (str, os.PathLike)):
+            img = read_image(img)
+        x = tf.image.resize(np.asarray(img, np.float32), size, method="bilinear", antialias=True).numpy()
+        out.append(np.clip(x, 0, 255))
+    return np.stack(out).astype(np.float32)
+
+
+def default_parity_images(num=100):
+    """The default real images of the parity check: OSIE test split (topped up with val) if present, else demo val.
+
+    Args:
+        num: at most this many images.
+
+    Returns:
+        ``(paths, description)``.
+    """
+    from tfsal.data import read_examples
+
+    if os.path.isdir(_OSIE_DEFAULT):
+        paths = [e.image_path for e in read_examples(_OSIE_DEFAULT, "test")]
+        desc = f"OSIE test split ({_OSIE_DEFAULT})"
+        if len(paths) < num:
+            extra = [e.image_path for e in read_examples(_OSIE_DEFAULT, "val")][: num - len(paths)]
+            if extra:
+                desc = f"OSIE test split + {len(extra)} val images ({_OSIE_DEFAULT})"
+            paths += extra
+        return paths[:num], desc
+    paths = [e.image_path for e in read_examples("demo", "val")]
+    return paths[:num], "demo val split"
+
+
+def _calibration_paths(calibration, num):
+    if calibration is None:
+        from tfsal.data import read_examples
+
+        paths = [e.image_path for e in read_examples("demo", "train")]
+        desc = "demo train split"
+    else:
+        calibration = os.fspath(calibration)
+        if not os.path.isdir(calibration):
+            raise FileNotFoundError(f"calibration folder {calibration!r} does not exist (expected a folder of images)")
+        try:
+            paths = list_images(calibration)
+        except ValueError:
+            raise ValueError(f"calibration folder {calibration!r} has no images (need real RGB images)") from None
+        desc = calibration
+    rng = np.random.default_rng(0)
+    if len(paths) > num:
+        paths = [paths[i] for i in sorted(rng.choice(len(paths), num, replace=False))]
+    return paths, desc
+
+
+# --------------------------------------------------------------------------------------------------------------
+# TFLite
+# --------------------------------------------------------------------------------------------------------------
+def tflite_ops(path_or_content):
+    """The ops of a ``.tflite`` file, as ``{op name: count}`` (LiteRT interpreter, before delegation).
+
+    Args:
+        path_or_content: a ``.tflite`` path or its bytes.
+
+    Returns:
+        A dict from op name (e.g. ``"CONV_2D"``) to the number of uses.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(path_or_content, (bytes, bytearray)):
+        interp = Interpreter(model_content=bytes(path_or_content),
+                             experimental_op_resolver_type=_no_delegate_resolver())
+    else:
+        interp = Interpreter(model_path=os.fspath(path_or_content),
+                             experimental_op_resolver_type=_no_delegate_resolver())
+    counts = {}
+    for op in interp._get_ops_details():
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _no_delegate_resolver():
+    from ai_edge_litert.interpreter import OpResolverType
+
+    return OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+
+
+# Resource-variable ops mean weights were not frozen into the file: refused like Flex/custom ops.
+_VARIABLE_OPS = ("VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "CALL_ONCE")
+
+
+def _bad_ops(ops):
+    return sorted(
+        n for n in ops
+        if n.startswith("Flex") or n in ("CUSTOM", "DELEGATE") + _VARIABLE_OPS or not n.replace("_", "").isupper()
+    )
+
+
+def _unsupported_op_error(err):
+    text = str(err)
+    names = sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)'", text)) | set(re.findall(r"\b(Flex[A-Za-z0-9_]+)", text)))
+    first = next((line for line in text.splitlines() if "op" in line and ("not" in line or "unsupported" in line)), "")
+    named = ", ".join(names) if names else (first.strip()[:300] or text.strip()[:300])
+    return ValueError(
+        f"TFLite conversion with builtin ops only failed: unsupported op(s) {named}. "
+        "tfsal exports never use Flex/SELECT_TF_OPS ops (a stock Android LiteRT runtime lacks them); "
+        "replace the layer that produces this op"
+    )
+
+
+def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
+    import tensorflow as tf
+
+    h, w, ch = model.input_shape[1:]
+    spec = tf.TensorSpec((1, h, w, ch), tf.float32, name="image")
+
+    @tf.function(input_signature=[spec])
+    def serve(image):
+        return model(image, training=False)
+
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # Freeze the weights into constants first: a Keras 3 model as the converter's trackable object leaves
+    # VAR_HANDLE/READ_VARIABLE ops (and unfused BatchNorm) in the file.
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = False
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8 if io_dtype == "uint8" else tf.int8
+        converter.inference_output_type = tf.uint8 if io_dtype == "uint8" else tf.int8
+
+        def representative():
+            from tfsal.evaluate import _progress
+
+            bar = _progress(len(rep_images), "int8 calibration") if progress else None
+            for i, x in enumerate(rep_images):
+                yield [x[None]]
+                if bar:
+                    bar.update(i + 1)
+            if bar:
+                bar.close()
+
+        converter.representative_dataset = representative
+    try:
+        return converter.convert()
+    except Exception as err:  # ConverterError and friends
+        text = str(err)
+        if "neither a custom op nor a flex op" in text or "not supported" in text.lower() or "Flex" in text:
+            raise _unsupported_op_error(err) from None
+        raise
+
+
+class _TFLiteRunner:
+    """Run a .tflite file on raw [0, 255] float images, (de)quantising as an app would."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
+        self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
+
+    def __call__(self, x):
+        dtype = self.inp["dtype"]
+        if np.issubdtype(dtype, np.integer):
+            scale, zp = self.inp["quantization"]
+            info = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale + zp), info.min, info.max).astype(dtype)
+        else:
+            x = x.astype(dtype)
+        self.interp.set_tensor(self.inp["index"], x)
+        self.interp.invoke()
+        y = self.interp.get_tensor(self.out["index"])
+        if np.issubdtype(y.dtype, np.integer):
+            scale, zp = self.out["quantization"]
+            y = (y.astype(np.float32) - zp) * scale
+        return y.astype(np.float32)
+
+
+class _OnnxRunner:
+    def __init__(self, path, num_threads=None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if num_threads:
+            opts.intra_op_num_threads = int(num_threads)
+            opts.inter_op_num_threads = 1
+        self.sess = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+        self.name = self.sess.get_inputs()[0].name
+
+    def __call__(self, x):
+        return np.asarray(self.sess.run(None, {self.name: x.astype(np.float32)})[0], np.float32)
+
+
+def _cc(a, b):
+    a = a.ravel().astype(np.float64) - a.mean()
+    b = b.ravel().astype(np.float64) - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 0 else float(np.allclose(a, b))
+
+
+def parity_check(model, runner, images, batch_size=8):
+    """Compare an exported model with the Keras model on images: CC per image and max abs difference.
+
+    Args:
+        model: the ``keras.Model`` (the reference; for FastSal-C the unfolded model).
+        runner: a callable mapping one ``(1, H, W, 3)`` float32 raw-pixel batch to the exported model's map.
+        images: ``(N, H, W, 3)`` float32 raw pixels at the model input size.
+        batch_size: Keras batch size.
+
+    Returns:
+        A dict with ``num_images``, ``cc_mean``, ``cc_min``, ``max_abs_diff``, ``mean_abs_diff``.
+    """
+    ccs, max_diff, mean_diffs = [], 0.0, []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        ref = np.asarray(model.predict_on_batch(batch), np.float32)
+        for x, r in zip(batch, ref):
+            y = runner(x[None])[0]
+            ccs.append(_cc(r, y))
+            diff = np.abs(r - y)
+            max_diff = max(max_diff, float(diff.max()))
+            mean_diffs.append(float(diff.mean()))
+    return {
+        "num_images": len(ccs),
+        "cc_mean": float(np.mean(ccs)),
+        "cc_min": float(np.min(ccs)),
+        "max_abs_diff": max_diff,
+        "mean_abs_diff": float(np.mean(mean_diffs)),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# export_model
+# --------------------------------------------------------------------------------------------------------------
+def _load(model):
+    if hasattr(model, "predict_on_batch"):
+        return model, getattr(model, "name", "model"), None
+    from tfsal.predict import load_model
+
+    path = os.fspath(model)
+    if not path.endswith(".keras"):
+        raise ValueError(f"expected a .keras model file; got {path!r}")
+    return load_model(path), None, path
+
+
+def _default_out(source, model_name, fmt, quantize):
+    suffix = FORMATS[fmt]["suffix"]
+    tag = "" if fmt == "onnx" else ("_float32" if quantize == "none" else f"_{quantize}")
+    if source:
+        return os.path.splitext(source)[0] + tag + suffix
+    return f"{model_name}{tag}{suffix}"
+
+
+def _io_details(path, fmt):
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        i, o = sess.get_inputs()[0], sess.get_outputs()[0]
+        return (
+            {"name": i.name, "shape": list(i.shape), "dtype": "float32", "quantization": None},
+            {"name": o.name, "shape": list(o.shape), "dtype": "float32", "quantization": None},
+        )
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path)
+    res = []
+    for d in (interp.get_input_details()[0], interp.get_output_details()[0]):
+        dtype = np.dtype(d["dtype"]).name
+        scale, zp = d["quantization"]
+        q = {"scale": float(scale), "zero_point": int(zp)} if np.issubdtype(d["dtype"], np.integer) else None
+        res.append({"name": d["name"], "shape": [int(s) for s in d["shape"]], "dtype": dtype, "quantization": q})
+    return tuple(res)
+
+
+def export_model(
+    model,
+    out=None,
+    format="tflite",
+    quantize=None,
+    io_dtype=None,
+    calibration=None,
+    num_calibration=None,
+    parity_images=None,
+    num_parity=100,
+    min_cc=None,
+    fold=True,
+    overwrite=False,
+    progress=True,
+):
+    """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
+
+    Args:
+        model: a ``.keras`` path or a ``keras.Model`` taking raw RGB ``(B, H, W, 3)`` in [0, 255] (fixed H, W).
+        out: the file to write; default: the model path with ``_{quantize}.tflite`` / ``.onnx``.
+        format: a key of :data:`FORMATS` (``"tflite"`` or ``"onnx"``).
+        quantize: TFLite only; one of :data:`QUANTIZE_MODES` (default ``"none"`` = float32).
+        io_dtype: int8 only: ``"uint8"`` (default; feed Bitmap bytes) or ``"int8"`` input and output.
+        calibration: int8 only: a folder of real images for the representative dataset (default: demo train).
+        num_calibration: int8 only: at most this many calibration images (default 100).
+        parity_images: a folder of images, a list of paths / RGB arrays, or ``None`` for
+            :func:`default_parity_images` (OSIE test split if present, else demo val).
+        num_parity: at most this many parity images.
+        min_cc: fail when the mean parity CC is below this (default :data:`DEFAULT_MIN_CC` for the mode).
+        fold: export FastSal-C through :func:`fold_fastsal_c`.
+        overwrite: replace an existing output file and sidecar.
+        progress: show a progress bar during int8 calibration.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        ValueError: bad option (unknown format or mode, an option the format does not accept), a non-``.keras``
+            path, an empty calibration folder, an unsupported op, a Flex/custom op in the file, or parity below
+            ``min_cc``.
+        FileNotFoundError: a missing model or calibration folder.
+        FileExistsError: ``out`` or its sidecar exists and ``overwrite`` is false.
+
+    Example:
+        >>> r = export_model("runs/fastsal/best.keras", quantize="int8")  # doctest: +SKIP
+        >>> print(r.summary())  # doctest: +SKIP
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
+    given = {"quantize": quantize, "io_dtype": io_dtype, "calibration": calibration,
+             "num_calibration": num_calibration}
+    for name, value in given.items():
+        if value is not None and name not in FORMATS[format]["options"]:
+            allowed = ", ".join(FORMATS[format]["options"]) or "none"
+            raise ValueError(f"option {name}={value!r} is not supported by format {format!r} (its options: {allowed})")
+    if format == "tflite":
+        quantize = "none" if quantize is None else str(quantize)
+        if quantize not in QUANTIZE_MODES:
+            raise ValueError(f"unknown quantize option {quantize!r}; expected one of {', '.join(QUANTIZE_MODES)}")
+        if quantize != "int8":
+            for name in ("calibration", "num_calibration"):
+                if given[name] is not None:
+                    raise ValueError(f"option {name}={given[name]!r} only applies to quantize='int8'; got {quantize!r}")
+        allowed_io = _IO_DTYPES[quantize]
+        io_dtype = allowed_io[0] if io_dtype is None else str(io_dtype)
+        if io_dtype not in allowed_io:
+            raise ValueError(
+                f"io_dtype {io_dtype!r} is not supported with quantize={quantize!r}; expected one of {', '.join(allowed_io)}"
+            )
+        mode = quantize
+    else:
+        mode = "onnx"
+        io_dtype = "float32"
+    min_cc = DEFAULT_MIN_CC[mode] if min_cc is None else float(min_cc)
+    num_calibration = 100 if num_calibration is None else int(num_calibration)
+    if num_calibration < 1:
+        raise ValueError(f"num_calibration must be >= 1; got {num_calibration}")
+    if int(num_parity) < 1:
+        raise ValueError(f"num_parity must be >= 1; got {num_parity}")
+    if format == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+            import tf2onnx  # noqa: F401
+        except ImportError as err:
+            raise ValueError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
+
+    if not hasattr(model, "predict_on_batch"):
+        path = os.fspath(model)
+        if not path.endswith(".keras"):
+            raise ValueError(f"expected a .keras model file; got {path!r}")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model file {path!r} does not exist")
+    keras_model, model_name, source = _load(model)
+    model_name = keras_model.name if model_name is None else model_name
+    out = os.fspath(out) if out is not None else _default_out(source, model_name, format, quantize)
+    if not out.endswith(FORMATS[format]["suffix"]):
+        raise ValueError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
+    sidecar = out + ".json"
+    if not overwrite:
+        for p in (out, sidecar):
+            if os.path.exists(p):
+                raise FileExistsError(f"output {p!r} already exists; choose another --out or pass --overwrite")
+    h, w = keras_model.input_shape[1:3]
+    if h is None or w is None:
+        raise ValueError(f"export needs a fixed input size; model {model_name!r} has input shape {keras_model.input_shape}")
+
+    # Inputs of the calibration and the parity check (read before the slow conversion, so bad input fails fast).
+    rep = None
+    if mode == "int8":
+        cal_paths, cal_desc = _calibration_paths(calibration, num_calibration)
+        rep = prepare_images(cal_paths, (h, w))
+    if parity_images is None:
+        par_paths, par_desc = default_parity_images(num_parity)
+    elif isinstance(parity_images, (str, os.PathLike)):
+        par_paths, par_desc = list_images(parity_images)[:num_parity], os.fspath(parity_images)
+    else:
+        par_paths, par_desc = list(parity_images)[:num_parity], "given images"
+    par = prepare_images(par_paths, (h, w))
+
+    folded = bool(fold) and _is_fastsal_c(keras_model)
+    export_net = fold_fastsal_c(keras_model) if folded else keras_model
+
+    t0 = time.time()
+    out_dir = os.path.dirname(os.path.abspath(out))
+    os.makedirs(out_dir, exist_ok=True)
+    if format == "tflite":
+        content = _convert_tflite(export_net, quantize, io_dtype, rep, progress)
+        ops = tflite_ops(content)
+        bad = _bad_ops(ops)
+        if bad:
+            raise ValueError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
+        with open(out, "wb") as f:
+            f.write(content)
+    else:
+        ops = _export_onnx(export_net, out, h, w)
+    seconds = time.time() - t0
+    size = os.path.getsize(out)
+    log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
+
+    runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
+    parity = parity_check(keras_model, runner, par)
+    parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
+                   "runtime": FORMATS[format]["runtime"]})
+    inp, outp = _io_details(out, format)
+    metadata = {
+        "file": os.path.basename(out),
+        "format": format,
+        "quantize": quantize if format == "tflite" else None,
+        "model_name": model_name,
+        "source_model": os.path.abspath(source) if source else None,
+        "tfsal_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "input": dict(
+            inp,
+            layout="NHWC",
+            height=int(h),
+            width=int(w),
+            color_order="RGB",
+            pixel_range=[0, 255],
+            normalisation="inside the model (x / 127.5 - 1); feed raw RGB pixels",
+            feed=(
+                "uint8/int8: q = round(pixel / scale + zero_point)"
+                + (" (scale 1 and zero point 0 mean: raw pixel bytes)" if io_dtype == "uint8" else "")
+                if io_dtype in ("uint8", "int8") else "float32 pixel values in [0, 255], not normalised"
+            ),
+        ),
+        "output": dict(
+            outp,
+            meaning=OUTPUT_MEANING,
+            value_range=[0.0, 1.0],
+            read=("value = scale * (q - zero_point)" if outp["quantization"] else "float32 values"),
+        ),
+        "folded_fastsal_c_decoder": folded,
+        "ops": ops,
+        "size_bytes": size,
+        "export_seconds": round(seconds, 2),
+        "calibration": {"images": cal_desc, "num_images": len(rep)} if rep is not None else None,
+        "parity": parity,
+        "parity_passed": bool(parity["cc_mean"] >= min_cc),
+    }
+    with open(sidecar, "w") as f:
+        json.dump(metadata, f, indent=2)
+    result = ExportResult(out, sidecar, format, metadata["quantize"], size, seconds, ops, parity, folded, metadata)
+    log.info("%s", result.summary())
+    if not parity["cc_mean"] >= min_cc:
+        raise ValueError(
+            f"parity check failed for {out!r}: mean CC {parity['cc_mean']:.5f} (min {parity['cc_min']:.5f}) against "
+            f"the Keras model on {parity['num_images']} images is below the threshold {min_cc}; the file and "
+            f"{sidecar!r} were written for inspection"
+        )
+    return result
+
+
+def _export_onnx(model, out, h, w):
+    import onnx
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec((1, h, w, 3), tf.float32, name="image")]
+    model.export(out, format="onnx", input_signature=spec, verbose=False)
+    graph = onnx.load(out).graph
+    ops = {}
+    for node in graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return dict(sorted(ops.items()))
