@@ -127,6 +127,18 @@ def test_pattern_through_pool_repeats_then_deconvolves(rng):
                                atol=1e-5)
 
 
+def test_validation_of_orthogonal_filters_peaks_at_the_clamped_channel():
+    kernel = np.zeros((3, 3, 1, 4), np.float32)
+    for k, (i, j) in enumerate([(0, 0), (0, 2), (1, 1), (2, 1)]):  # one-hot filters: orthogonal
+        kernel[i, j, 0, k] = 1.0 + k
+    model = _kernel_model(kernel, 7, 7, pool=1)
+    for k in range(4):
+        centre = receptive.validate_pattern(model, "pool", k, reduce="centre")
+        assert int(np.argmax(centre)) == k and centre[k] == pytest.approx((1.0 + k) ** 2)
+    with pytest.raises(ValueError, match="got 'mean'"):
+        receptive.validate_pattern(model, "pool", 0, reduce="mean")
+
+
 def test_patterns_grid_series_validation_on_a_stack():
     model = _tiny_model()
     assert receptive.pooling_layers(model) == ["p1", "p2"]

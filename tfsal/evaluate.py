@@ -373,18 +373,8 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
     needs_train = "IG" in metrics or (kind == "baseline" and obj == "centre-bias")
     train_examples = read_examples(data, "train") if needs_train else None
     gt = _GroundTruth(examples, train_examples)
-    scores = {m: np.zeros(len(examples)) for m in metrics}
-    bar = _progress(len(examples), f"{label} on {split}") if progress else None
-    for i, pred in enumerate(_map_stream(kind, obj, examples, train_examples, batch_size)):
-        if i >= len(examples):
-            raise ValueError(f"the model produced more maps than the {len(examples)} images")
-        row = gt.score(i, pred, metrics, seed=seed)
-        for m in metrics:
-            scores[m][i] = row[m]
-        if bar is not None:
-            bar.update(i + 1)
-    if bar is not None:
-        bar.close()
+    maps = _map_stream(kind, obj, examples, train_examples, batch_size)
+    scores = _score_stream(maps, gt, len(examples), metrics, seed, f"{label} on {split}" if progress else None)
     return EvaluationResult(
         model=label, data=data, split=str(split), metrics=metrics, images=[e.stem for e in examples],
         scores=scores, seed=seed, seconds=time.time() - start_time,
@@ -441,9 +431,16 @@ def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_ex
     if len(maps) != len(examples):
         raise ValueError(f"got {len(maps)} maps for {len(examples)} examples")
     gt = _GroundTruth(examples, train_examples)
-    scores = {m: np.zeros(len(examples)) for m in metrics}
-    bar = _progress(len(examples)) if progress else None
+    return _score_stream(maps, gt, len(examples), metrics, seed, "scoring" if progress else None)
+
+
+def _score_stream(maps, gt, n, metrics, seed, progress_label):
+    """Per-image scores of a stream of ``n`` predicted maps (each normalised by :func:`as_saved_map` first)."""
+    scores = {m: np.zeros(n) for m in metrics}
+    bar = _progress(n, progress_label) if progress_label else None
     for i, p in enumerate(maps):
+        if i >= n:
+            raise ValueError(f"the model produced more maps than the {n} images")
         row = gt.score(i, as_saved_map(p), metrics, seed=seed)
         for m in metrics:
             scores[m][i] = row[m]

@@ -91,7 +91,8 @@ def layer_chain(model, layer_name):
     """
     names = [layer.name for layer in model.layers]
     if layer_name not in names:
-        raise ValueError(f"model {model.name!r} has no layer {layer_name!r}; its layers are {names}")
+        raise ValueError(f"model {model.name!r} has no layer {layer_name!r} ({len(names)} layers; its pooling "
+                         f"layers are {pooling_layers(model)})")
     chain = []
     layer = model.get_layer(layer_name)
     while layer.__class__.__name__ != "InputLayer":
@@ -411,8 +412,8 @@ def propagation_series(model, layer_name, channel=0, values=(0.5, 1.0, 1.5, 2.0,
     return tile_grid(tiles, columns=len(tiles), tile=tile, labels=[f"c={v:g}" for v in values])
 
 
-def validation_plot(model, layer_name, channel=0, value=1.0, image_size=None, width=640, height=240):
-    """Bar plot (cv2) of :func:`validate_pattern`: summed activation of every channel, the clamped one in red.
+def validation_plot(model, layer_name, channel=0, value=1.0, image_size=None, width=640, height=240, reduce="sum"):
+    """Bar plot (cv2) of :func:`validate_pattern`: activation of every channel, the clamped one in red.
 
     Returns:
         RGB ``uint8 (height, width, 3)``.
@@ -423,8 +424,9 @@ def validation_plot(model, layer_name, channel=0, value=1.0, image_size=None, wi
     """
     from tfsal.viz import bar_plot
 
-    sums = validate_pattern(model, layer_name, channel, value, image_size)
-    title = f"{layer_name} channel {channel}: summed activation per channel (argmax {int(np.argmax(sums))})"
+    sums = validate_pattern(model, layer_name, channel, value, image_size, reduce=reduce)
+    what = "summed activation" if reduce == "sum" else "centre-unit activation"
+    title = f"{layer_name} channel {channel}: {what} per channel (argmax {int(np.argmax(sums))})"
     return bar_plot(sums, highlight=channel, width=width, height=height, title=title)
 
 

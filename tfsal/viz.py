@@ -35,8 +35,9 @@ def normalize_map(saliency_map):
     """Min-max normalise a map to [0, 1] in float32 (a constant map becomes all zeros; NaN becomes 0).
 
     Example:
-        >>> normalize_map(np.array([[-1.0, 1.0]])).tolist()
-        [[0.0, 1.0]]
+        >>> import numpy as np
+        >>> normalize_map(np.array([[-1.0, 1.0]])).tolist()  # squeezed
+        [0.0, 1.0]
     """
     m = np.nan_to_num(np.asarray(saliency_map, np.float64).squeeze(), nan=0.0)
     lo, hi = m.min(), m.max()
@@ -314,7 +315,7 @@ def resampling_picture(image, saliency_map, resampled, labels=("image", "salienc
     Example:
         >>> img = np.zeros((40, 60, 3), np.uint8)
         >>> resampling_picture(img, np.random.rand(10, 15), img[:20, :20]).shape
-        (44, 192, 3)
+        (44, 172, 3)
     """
     def rgb(a):
         a = np.asarray(a, np.float32)
