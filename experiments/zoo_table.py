@@ -64,15 +64,19 @@ def run_centre_bias(args):
 
 
 def run_deepgaze2(args, train):
+    from tfsal.data import read_examples
     from tfsal.models.deepgaze2 import deepgaze2_features, train_deepgaze2
 
     h, w = args.image_size
     t0 = time.time()
     feats = deepgaze2_features(train, (h, w, 3), weights="hed-vgg16")
+    val = read_examples(args.data, "val") if args.dg_val else None
+    vfeats = deepgaze2_features(val, (h, w, 3), weights="hed-vgg16") if val else None
+    es = {"val_examples": val, "val_features": vfeats}
     feat_s = time.time() - t0
     t1 = time.time()
     model, hist = train_deepgaze2(train, (h, w, 3), weights="hed-vgg16", features=feats, epochs=args.dg_epochs,
-                                  time_budget=args.budget, verbose=0)
+                                  time_budget=args.budget, verbose=0, **es)
     train_s = time.time() - t1
     epochs = len(hist["loss"])
     print(f"deepgaze2: features {feat_s:.0f} s, readout {epochs} epochs {train_s:.0f} s, "
@@ -87,7 +91,7 @@ def run_deepgaze2(args, train):
         for label, kw in variants.items():
             t1 = time.time()
             m, hi = train_deepgaze2(train, (h, w, 3), weights="hed-vgg16", features=feats, epochs=args.dg_epochs,
-                                    time_budget=args.budget, verbose=0, **kw)
+                                    time_budget=args.budget, verbose=0, **kw, **es)
             print(f"{label}: {len(hi['loss'])} epochs, loss {hi['loss'][0]:.3f} -> {hi['loss'][-1]:.3f}", flush=True)
             rows[label] = {"init": "hed-vgg16 (frozen)", "input": f"{h}x{w}", "train_s": round(time.time() - t1, 1),
                            "steps": f"{len(hi['loss'])} ep", "scores": _score(m, args),
@@ -134,7 +138,8 @@ def markdown(rows):
     lines = [head, "|" + "---|" * (5 + len(METRICS))]
     for name, r in rows.items():
         cells = [f"{r['scores'][m][0]:.3f}" for m in METRICS]
-        lines.append(f"| {name} | {r['init']} | {r['input']} | {r['train_s']} | {r['steps']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {r['init']} | {r['input']} | {r['train_s']} | {r['steps']} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -143,9 +148,12 @@ def main(argv=None):
     parser.add_argument("--data", default="/work/shared/data/osie")
     parser.add_argument("--image-size", type=_size, default=(96, 128), help="HxW input of the non-shallow models")
     parser.add_argument("--budget", type=float, default=180.0, help="training wall-clock seconds per model")
-    parser.add_argument("--dg-epochs", type=int, default=60, help="max readout epochs of deepgaze2 (on cached features)")
+    parser.add_argument("--dg-epochs", type=int, default=60,
+                        help="max readout epochs of deepgaze2 (on cached features)")
     parser.add_argument("--dg-ablation", action="store_true",
                         help="also train deepgaze2 with a Gaussian prior and with no prior (same cached features)")
+    parser.add_argument("--dg-val", action="store_true",
+                        help="deepgaze2: early stopping on the val split's loss (patience 5, best weights kept)")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--models", default=",".join(ALL_ROWS))
     parser.add_argument("--json", default="experiments/out/zoo_table.json")

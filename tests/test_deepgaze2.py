@@ -133,6 +133,10 @@ def test_cached_feature_training_on_demo_images(tmp_path):
     assert np.abs(model.get_layer("readout_conv4").get_weights()[0]).sum() > 0
     maps = tfsal.evaluate.predict_examples(model, examples[:2])
     assert maps[0].shape == (examples[0].height, examples[0].width)
+    # early stopping on validation examples keeps the best readout
+    _, hist = train_deepgaze2(examples[:3], SHAPE, weights=None, features=feats[:3], epochs=2, batch_size=2,
+                              val_examples=examples[3:], patience=1)
+    assert "val_loss" in hist and len(hist["val_loss"]) <= 2
     with pytest.raises(ValueError, match="2 examples"):
         train_deepgaze2(examples[:2], SHAPE, weights=None, features=feats)
 

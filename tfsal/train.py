@@ -78,7 +78,7 @@ RECIPES = {
     # (frozen backbone), Adam 1e-3, constant. Fast path on cached features: tfsal.models.deepgaze2.train_deepgaze2.
     "deepgaze2": Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant", epochs=40, demo_epochs=10,
                         batch_size=16, loss="density_nll",
-                        source="DeepGaze II readout (Kümmerer et al. 2017): fixation NLL; Adam 1e-3 is tfsal's choice"),
+                        source="DeepGaze II readout (Kümmerer et al. 2017): fixation NLL; Adam 1e-3: tfsal's"),
 }
 
 

@@ -1,4 +1,4 @@
-"""``deepgaze2``: a DeepGaze II-style readout over frozen VGG-16 features (SPEC §1.7; seed 004 §II-A, FastSal's teacher).
+"""``deepgaze2``: DeepGaze II-style readout over frozen VGG-16 features (SPEC §1.7; seed 004 §II-A: FastSal's teacher).
 
 Architecture (Kümmerer et al., "Understanding low- and high-level contributions to fixation prediction", ICCV 2017),
 with the offline backbone of SPEC §1.3:
@@ -106,7 +106,8 @@ class GaussianBlur(layers.Layer):
     def __init__(self, sigma=0.03, **kwargs):
         super().__init__(**kwargs)
         if not (isinstance(sigma, (int, float)) and sigma >= 0):
-            raise ValueError(f"GaussianBlur: sigma must be a non-negative number (fraction of the width); got {sigma!r}")
+            raise ValueError(f"GaussianBlur: sigma must be a non-negative number (fraction of the width); "
+                             f"got {sigma!r}")
         self.sigma = float(sigma)
 
     def call(self, inputs):
@@ -370,14 +371,14 @@ def _load_backbone(model, weights):
     test_input_shape=(32, 48, 3),
     paper={
         "source": "Kümmerer et al. ICCV 2017 (DeepGaze II): frozen VGG-19 (~20M params, not trained) + readout; "
-                  "readout params computed from its 2560→16→32→2→1 1x1 convs (not a figure printed in the paper)",
+                  "readout params computed from its 2560-16-32-2-1 1x1 convs (not a figure printed in the paper)",
         "readout_params": 41589,
     },
     recipe="deepgaze2",
 )
 def deepgaze2(input_shape=(192, 256, 3), weights=None, taps=DEFAULT_TAPS, output_stride=1, blur_sigma=0.03,
               centre_bias=None, prior_weight=1.0, learn_prior_weight=True, preprocessing=None, name="deepgaze2"):
-    """DeepGaze II-style model: frozen VGG-16 taps → 1×1 readout → upsample → blur → + w·log prior → softmax.
+    """DeepGaze II-style model: frozen VGG-16 taps → 1×1 readout → upsample → blur → + w·log prior → softmax
 
     Args:
         input_shape: ``(H, W, 3)``; H and W multiples of 16. Default 192×256.
@@ -525,7 +526,8 @@ def deepgaze2_features(examples_or_images, input_shape=(192, 256, 3), weights="h
     out = None
     start = time.time()
     for i in range(0, len(items), batch_size):
-        chunk = [read_image(e.image_path) if hasattr(e, "image_path") else np.asarray(e) for e in items[i:i + batch_size]]
+        chunk = [read_image(e.image_path) if hasattr(e, "image_path") else np.asarray(e)
+                 for e in items[i:i + batch_size]]
         batch = _resize_batch(chunk, (h, w))
         if flip:
             batch = batch[:, :, ::-1]
@@ -566,7 +568,7 @@ class _WallClock(keras.callbacks.Callback):
 def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg16", taps=DEFAULT_TAPS,
                     output_stride=1, blur_sigma=0.03, centre_bias="train", features=None, flip=False, epochs=40,
                     batch_size=16, learning_rate=None, loss=None, time_budget=None, prior_weight=1.0,
-                    learn_prior_weight=True, seed=0, verbose=0):
+                    learn_prior_weight=True, val_examples=None, val_features=None, patience=5, seed=0, verbose=0):
     """Train :func:`deepgaze2` on cached features: backbone features once, readout only, then the full model.
 
     Args:
@@ -587,6 +589,10 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
         time_budget: stop after this many seconds of readout training (``None`` = no limit).
         prior_weight: initial weight of the log prior (0 with ``learn_prior_weight=False``: no prior).
         learn_prior_weight: learn the prior's weight.
+        val_examples: validation examples; when given, training stops when their loss has not improved for
+            ``patience`` epochs and the best readout weights are kept (their features are cached as well).
+        val_features: precomputed features of ``val_examples``.
+        patience: early-stopping patience in epochs (with ``val_examples``).
         seed: seed of the readout's initialisation and shuffling.
         verbose: Keras ``fit`` verbosity.
 
@@ -595,7 +601,8 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
         Keras ``History.history`` dict.
 
     Example:
-        >>> model, hist = train_deepgaze2(tfsal.data.read_demo("train")[:4], (32, 48, 3), weights=None, epochs=2)  # doctest: +SKIP
+        >>> demo = tfsal.data.read_demo("train")[:4]                                           # doctest: +SKIP
+        >>> model, hist = train_deepgaze2(demo, (32, 48, 3), weights=None, epochs=2)           # doctest: +SKIP
     """
     from tfsal.data import centre_bias_map
     from tfsal.losses import SaliencyLoss
@@ -631,8 +638,16 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
     readout.compile(optimizer=keras.optimizers.Adam(learning_rate or recipe.learning_rate),
                     loss=SaliencyLoss(loss or recipe.loss))
     callbacks = [_WallClock(time_budget)] if time_budget else []
+    validation = None
+    if val_examples:
+        val_examples = list(val_examples)
+        if val_features is None:
+            backbone = backbone or deepgaze2_backbone((h, w, 3), weights=weights, taps=taps)
+            val_features = deepgaze2_features(val_examples, (h, w, 3), taps=taps, backbone=backbone)
+        validation = (np.asarray(val_features), _targets(val_examples, out_hw))
+        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
     history = readout.fit(features, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
-                          callbacks=callbacks)
+                          callbacks=callbacks, validation_data=validation)
     model = deepgaze2((h, w, 3), weights=weights, taps=taps, output_stride=output_stride, blur_sigma=blur_sigma,
                       prior_weight=prior_weight, learn_prior_weight=learn_prior_weight)
     copy_head_weights(readout, model)
