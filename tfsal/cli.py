@@ -76,7 +76,7 @@ def info_cmd(name, image_size):
 @click.option("--recipe", default=None, help="Training recipe (default: the model's; e.g. fastsal-paper).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: the recipe's; small on the demo data).")
 @click.option("--batch-size", type=int, default=None)
-@click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH, multiples of 32 (default 192x256).")
+@click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH (default: the model's input size).")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Initial learning rate.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
 @click.option("--loss", default=None, help="bce | mse | kld | kld_cc (default: the recipe's).")
