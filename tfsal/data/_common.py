@@ -169,3 +169,29 @@ def collect(items, make, skip_bad, where):
             "%s: skipped %d bad item(s) (skip_bad=True); first: %s", where, len(bad), " | ".join(bad[:3])
         )
     return out
+
+
+def load_mat_variable(mat_path, name, expected):
+    """Variable ``name`` of a MATLAB file (scipy, ``squeeze_me``, structs as objects), with errors naming the file.
+
+    Args:
+        mat_path: the ``.mat`` file.
+        name: the variable to return.
+        expected: what the variable should be, for the error message (e.g. "the SALICON struct array").
+
+    Returns:
+        The variable as loaded by ``scipy.io.loadmat(..., squeeze_me=True, struct_as_record=False)``.
+
+    Raises:
+        ValueError: the file is not a readable MATLAB file, or has no variable ``name``.
+    """
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(mat_path, squeeze_me=True, struct_as_record=False)
+    except Exception as err:
+        raise ValueError(f"cannot read {mat_path!r} as a MATLAB file: {err}") from None
+    if name not in mat:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"{mat_path!r} has no variable {name!r} (expected {expected}); found {found}")
+    return mat[name]

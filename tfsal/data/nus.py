@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from tfsal.data._common import check_root, check_split, collect, image_size
+from tfsal.data._common import check_root, check_split, collect, image_size, load_mat_variable
 from tfsal.data._records import Example, split_of
 
 __all__ = ["read_nus", "is_nus_layout", "NUS_STIMULI_DIR", "NUS_FIXATIONS_FILE"]
@@ -59,21 +59,13 @@ def read_nus(root, split=None, skip_bad=False):
         >>> len(examples)                                # doctest: +SKIP
         700
     """
-    import scipy.io
-
     check_split(split)
     root = check_root(root, "NUS")
     mat_path = os.path.join(root, NUS_FIXATIONS_FILE)
     if not os.path.isfile(mat_path):
         raise FileNotFoundError(f"{root!r} is not a NUS-layout dataset: missing {mat_path!r}")
-    try:
-        mat = scipy.io.loadmat(mat_path, squeeze_me=True, struct_as_record=False)
-    except Exception as err:
-        raise ValueError(f"cannot read {mat_path!r} as a MATLAB file: {err}") from None
-    if "fixations" not in mat:
-        found = sorted(k for k in mat if not k.startswith("__"))
-        raise ValueError(f"{mat_path!r} has no variable 'fixations' (found: {found})")
-    entries = list(enumerate(np.atleast_1d(mat["fixations"]).ravel()))
+    fixations = load_mat_variable(mat_path, "fixations", "the NUS struct array of per-image fixations")
+    entries = list(enumerate(np.atleast_1d(fixations).ravel()))
     for i, entry in entries:
         if not hasattr(entry, "img") or not hasattr(entry, "subjects"):
             raise ValueError(f"{mat_path}: fixations[{i}] must have fields 'img' and 'subjects'")

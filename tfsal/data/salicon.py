@@ -25,6 +25,7 @@ from tfsal.data._common import (
     collect,
     image_size,
     list_images,
+    load_mat_variable,
 )
 
 __all__ = ["read_salicon", "is_salicon_layout", "SALICON_SPLITS"]
@@ -52,17 +53,7 @@ def read_salicon_fixations(mat_path):
         ValueError: unreadable file, no ``gaze`` struct with a ``fixations`` field, malformed rows, or no fixation
             at all.
     """
-    import scipy.io
-
-    try:
-        mat = scipy.io.loadmat(mat_path, squeeze_me=True, struct_as_record=False)
-    except Exception as err:
-        raise ValueError(f"cannot read fixation file {mat_path!r} as a MATLAB file: {err}") from None
-    if "gaze" not in mat:
-        found = sorted(k for k in mat if not k.startswith("__"))
-        raise ValueError(f"fixation file {mat_path!r} has no variable 'gaze' (expected the SALICON struct array); "
-                         f"found {found}")
-    observers = np.atleast_1d(mat["gaze"]).ravel()
+    observers = np.atleast_1d(load_mat_variable(mat_path, "gaze", "the SALICON struct array")).ravel()
     points, subjects = [], []
     for s, observer in enumerate(observers):
         if not hasattr(observer, "fixations"):
