@@ -281,5 +281,25 @@ def visualize_receptive_fields_cmd(models, out, layers, **kwargs):
     click.echo(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]})")
 
 
+@main.command("pseudo-label", cls=_Command)
+@click.argument("teacher")
+@click.option("--images", required=True, help="Folder of unlabelled images (sub-folders are read too).")
+@click.option("--out", required=True, help="Output folder for the .npy maps and pseudo_labels.json.")
+@click.option("--batch-size", type=int, default=None, help="Images per forward pass (default 8).")
+@click.option("--overwrite", is_flag=True, default=None, help="Recompute existing maps (default: skip them).")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def pseudo_label_cmd(teacher, images, out, quiet, **kwargs):
+    """Write TEACHER's (.keras) saliency maps for unlabelled --images as .npy pseudo-labels; resumable."""
+    from tfsal.distill import pseudo_label
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if quiet:
+        kwargs["progress"] = False
+    summary = pseudo_label(teacher, images, out, **kwargs)
+    h, w = summary["output_shape"]
+    click.echo(f"wrote {summary['written']} map(s), skipped {summary['skipped']} existing, to {summary['out']} "
+               f"({summary['kind']} maps, {h}x{w})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

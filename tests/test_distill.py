@@ -1,0 +1,168 @@
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_jpeg
+from tfsal.cli import main
+from tfsal.distill import PSEUDO_LABEL_METADATA, eq2_loss, eq3_loss, hint_loss, pseudo_label, sigmoid_to_logits
+
+
+def _row(*values):
+    """A (1, 1, N, 1) map from values."""
+    return np.array(values, "float32").reshape(1, 1, -1, 1)
+
+
+# ------------------------------------------------------------------------------------------------ losses
+def test_eq2_loss_hand_computed():
+    gt, teacher, pred = _row(1.0, 0.0), _row(0.5, 0.5), _row(0.8, 0.2)
+    bce_gt = -math.log(0.8)                                   # both pixels predicted right with p = 0.8
+    bce_teacher = -(math.log(0.8) + math.log(0.2)) / 2        # ½ln.8 + ½ln.2 per pixel, same for both pixels
+    assert float(eq2_loss(gt, teacher, pred)[0]) == pytest.approx(bce_gt + bce_teacher, rel=1e-5)
+    assert float(eq2_loss(gt, teacher, pred, alpha=0.5)[0]) == pytest.approx(bce_gt + 0.5 * bce_teacher, rel=1e-5)
+    assert float(eq2_loss(gt, teacher, pred, alpha=0.0)[0]) == pytest.approx(bce_gt, rel=1e-5)
+    # batched, and channel 1 of the ground truth (fixations) is ignored
+    gt2 = np.concatenate([np.concatenate([gt, gt], 0), np.zeros((2, 1, 2, 1), "float32")], -1)
+    out = np.asarray(eq2_loss(gt2, np.concatenate([teacher, teacher]), np.concatenate([pred, pred])))
+    assert out.shape == (2,) and out == pytest.approx([bce_gt + bce_teacher] * 2, rel=1e-5)
+
+
+def test_eq3_loss_hand_computed_uniform_student():
+    teacher, pred = _row(0.25, 0.75), _row(0.5, 0.5)         # p = ½ → logits 0 → softmax (½, ½)
+    kl = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    cos = (0.25 * 0.5 + 0.75 * 0.5) / (math.sqrt(0.25**2 + 0.75**2) * math.sqrt(0.5))
+    bce = math.log(2)                                         # min-max teacher (0, 1) against p = ½
+    assert float(eq3_loss(teacher, pred)[0]) == pytest.approx(kl + (1 - cos) + bce, rel=1e-5)
+    weighted = eq3_loss(teacher, pred, kl_weight=2.0, cos_weight=0.0, bce_weight=0.5)
+    assert float(weighted[0]) == pytest.approx(2 * kl + 0.5 * bce, rel=1e-5)
+
+
+def test_eq3_loss_student_equal_to_teacher():
+    teacher = _row(0.25, 0.75)
+    # logits ln ȳ → softmax = ȳ exactly: KL 0, cosine 1; σ(ln ȳ) = ȳ / (1 + ȳ) = (0.2, 3/7)
+    expected_bce = -(math.log(1 - 0.2) + math.log(3 / 7)) / 2
+    from_logits = eq3_loss(teacher, np.log(teacher), from_logits=True)
+    assert float(from_logits[0]) == pytest.approx(expected_bce, rel=1e-5)
+    # the same student given as its sigmoid map: logit(p) recovers ln ȳ
+    from_map = eq3_loss(teacher, _row(0.2, 3 / 7))
+    assert float(from_map[0]) == pytest.approx(expected_bce, rel=1e-5)
+    assert float(sigmoid_to_logits(0.2)) == pytest.approx(math.log(0.25), rel=1e-5)
+
+
+def test_eq3_loss_finite_when_saturated_and_constant_teacher():
+    out = np.asarray(eq3_loss(_row(0.0, 1.0), _row(0.0, 1.0)))
+    assert np.all(np.isfinite(out))
+    # constant teacher: uniform density, min-max map all zeros → BCE term −ln(1 − p)
+    flat = float(eq3_loss(_row(0.5, 0.5), _row(0.5, 0.5))[0])
+    assert flat == pytest.approx(math.log(2), rel=1e-5)
+
+
+def test_hint_loss_hand_computed_and_errors():
+    s = [np.zeros((1, 2, 2, 1), "float32"), np.zeros((1, 1, 1, 2), "float32")]
+    t = [np.ones((1, 2, 2, 1), "float32"), np.array([2.0, 0.0], "float32").reshape(1, 1, 1, 2)]
+    assert float(hint_loss(s, t)[0]) == pytest.approx(1.0 + (4.0 + 0.0) / 2)   # MSE 1 + MSE 2
+    batched = np.asarray(hint_loss([np.zeros((3, 2, 2, 4))] * 4, [np.full((3, 2, 2, 4), 0.5)] * 4))
+    assert batched.shape == (3,) and batched == pytest.approx([4 * 0.25] * 3)
+    with pytest.raises(ValueError, match=r"\(1, 2, 2, 1\).*\(1, 2, 2, 2\)"):
+        hint_loss([np.zeros((1, 2, 2, 1))], [np.zeros((1, 2, 2, 2))])
+    with pytest.raises(ValueError, match="1 student and 2 teacher"):
+        hint_loss(s[:1], t)
+
+
+# ------------------------------------------------------------------------------------------------ pseudo-labels
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teachers")
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inp)
+    sig = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x), name="sig_teacher")
+    logits = keras.layers.Conv2D(1, 3, padding="same")(keras.layers.AveragePooling2D(2)(x))
+    dens = keras.layers.Reshape((16, 16, 1))(keras.layers.Softmax()(keras.layers.Flatten()(logits)))
+    density = keras.Model(inp, dens, name="density_teacher")
+    paths = {"sigmoid": str(root / "sig.keras"), "density": str(root / "dens.keras")}
+    sig.save(paths["sigmoid"])
+    density.save(paths["density"])
+    return paths
+
+
+@pytest.fixture()
+def image_dir(tmp_path):
+    for i in range(4):
+        write_jpeg(tmp_path / "images" / f"im{i}.jpg", 24 + 8 * i, 40, seed=i)
+    return tmp_path / "images"
+
+
+def _state(out):
+    return {f: (os.stat(out / f).st_mtime_ns, (out / f).read_bytes()) for f in sorted(os.listdir(out))
+            if f.endswith(".npy")}
+
+
+def test_pseudo_label_resumes_without_touching_finished_files(teachers, image_dir, tmp_path):
+    out = tmp_path / "out"
+    summary = pseudo_label(teachers["sigmoid"], image_dir, out, batch_size=3, progress=False)
+    assert summary["written"] == 4 and summary["skipped"] == 0 and summary["kind"] == "sigmoid"
+    assert sorted(os.listdir(out)) == ["im0.npy", "im1.npy", "im2.npy", "im3.npy", PSEUDO_LABEL_METADATA]
+    m = np.load(out / "im2.npy")
+    assert m.dtype == np.float32 and m.shape == (32, 32) and 0 <= m.min() and m.max() <= 1
+    meta = json.loads((out / PSEUDO_LABEL_METADATA).read_text())
+    assert meta["kind"] == "sigmoid" and meta["output_shape"] == [32, 32] and meta["count"] == 4
+    assert meta["teacher"] == os.path.abspath(teachers["sigmoid"]) and meta["teacher_name"] == "sig_teacher"
+
+    # simulate an interrupted run: one map missing, the rest stamped with an old mtime
+    original = np.load(out / "im1.npy")
+    os.remove(out / "im1.npy")
+    for f in os.listdir(out):
+        os.utime(out / f, ns=(10**9, 10**9))
+    before = _state(out)
+    summary = pseudo_label(teachers["sigmoid"], image_dir, out, batch_size=3, progress=False)
+    assert summary["written"] == 1 and summary["skipped"] == 3
+    after = _state(out)
+    assert {k: after[k] for k in before} == before                  # finished files untouched (mtime and bytes)
+    np.testing.assert_array_equal(np.load(out / "im1.npy"), original)
+    assert not [f for f in os.listdir(out) if f.startswith(".")]    # no temporary files left behind
+
+    summary = pseudo_label(teachers["sigmoid"], image_dir, out, overwrite=True, progress=False)
+    assert summary["written"] == 4 and summary["skipped"] == 0
+    assert all(os.stat(out / f).st_mtime_ns != 10**9 for f in before)
+
+    # a different teacher file may not be mixed into the same folder
+    with pytest.raises(ValueError, match="sig.keras"):
+        pseudo_label(teachers["density"], image_dir, out, progress=False)
+
+
+def test_pseudo_label_density_teacher_and_model_object(teachers, image_dir, tmp_path):
+    from tfsal.predict import load_model
+
+    summary = pseudo_label(load_model(teachers["density"]), image_dir, tmp_path / "out", progress=False)
+    assert summary["kind"] == "density" and summary["output_shape"] == [16, 16]
+    assert float(np.load(tmp_path / "out" / "im0.npy").sum()) == pytest.approx(1.0, abs=1e-4)
+    meta = json.loads((tmp_path / "out" / PSEUDO_LABEL_METADATA).read_text())
+    assert meta["teacher"] == "density_teacher" and meta["kind"] == "density"
+
+
+def test_pseudo_label_rejects_duplicate_stems(teachers, tmp_path):
+    write_jpeg(tmp_path / "imgs" / "a" / "x.jpg", 16, 16)
+    write_jpeg(tmp_path / "imgs" / "b" / "x.jpg", 16, 16, seed=1)
+    with pytest.raises(ValueError, match="x.npy"):
+        pseudo_label(teachers["sigmoid"], tmp_path / "imgs", tmp_path / "out", progress=False)
+
+
+def test_cli_pseudo_label(teachers, image_dir, tmp_path):
+    runner = CliRunner()
+    args = ["pseudo-label", teachers["sigmoid"], "--images", str(image_dir), "--out", str(tmp_path / "o"),
+            "--batch-size", "2", "--quiet"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 4 map(s), skipped 0" in result.output and "sigmoid" in result.output
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0 and "wrote 0 map(s), skipped 4" in result.output
+
+    missing = str(tmp_path / "nope")
+    result = runner.invoke(main, ["pseudo-label", teachers["sigmoid"], "--images", missing, "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and missing in lines[0]
