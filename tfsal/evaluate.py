@@ -40,7 +40,6 @@ __all__ = [
     "summarize",
     "format_table",
     "predict_examples",
-    "centre_bias_maps",
 ]
 
 #: Baselines usable by name in place of a model.
@@ -483,26 +482,6 @@ def predict_examples(model, examples, batch_size=8):
     from tfsal.predict import predict_maps
 
     return predict_maps(model, [read_image(e.image_path) for e in examples], batch_size=batch_size)
-
-
-def centre_bias_maps(train_examples, examples, shape=(96, 128)):
-    """The centre-bias baseline: one map from the training fixations, at every example's size.
-
-    Args:
-        train_examples: examples whose fixations are pooled.
-        examples: the examples to make maps for.
-        shape: size at which the map is built before resizing to each image; ``None`` builds it directly at
-            each image's own size (what :func:`evaluate` does).
-
-    Returns:
-        A list of ``float32`` maps ``(H_i, W_i)``.
-    """
-    import cv2
-
-    if shape is None:
-        return list(baseline_maps("centre-bias", examples, train_examples))
-    cb = centre_bias_map([e.normalized_fixations() for e in train_examples], shape)
-    return [cv2.resize(cb, (e.width, e.height), interpolation=cv2.INTER_LINEAR) for e in examples]
 
 
 class _progress:

@@ -34,7 +34,7 @@ def is_image_file(name):
     return not os.path.basename(name).startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder):
+def image_names(folder):
     """Sorted image file names directly in ``folder`` (empty list when it does not exist)."""
     if not os.path.isdir(folder):
         return []

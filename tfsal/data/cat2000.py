@@ -20,7 +20,7 @@ import os
 import numpy as np
 
 from tfsal.data._records import Example, split_of
-from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, list_images, \
+from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, image_names, \
     points_from_binary
 
 __all__ = ["read_cat2000", "is_cat2000_layout", "read_fixation_matrix", "CAT2000_FIXATION_VARIABLE"]
@@ -110,7 +110,7 @@ def read_cat2000(root, split=None, skip_bad=False):
     for category in sorted(os.listdir(stim_dir)):
         if category.startswith(".") or not os.path.isdir(os.path.join(stim_dir, category)):
             continue
-        for name in list_images(os.path.join(stim_dir, category)):
+        for name in image_names(os.path.join(stim_dir, category)):
             if split is None or split_of(f"{category}/{os.path.splitext(name)[0]}") == split:
                 items.append((category, name))
 

@@ -30,7 +30,7 @@ from tfsal.data._common import (
     collect,
     image_size,
     is_image_file,
-    list_images,
+    image_names,
     read_binary_points,
     stem_index,
 )
@@ -49,7 +49,7 @@ __all__ = [
 # ------------------------------------------------------------------------------------------------ generic folder
 def is_folder_layout(root):
     """True when ``root`` has ``images/`` and ``maps/`` and ``images/`` holds image files directly."""
-    return os.path.isdir(os.path.join(root, "maps")) and bool(list_images(os.path.join(root, "images")))
+    return os.path.isdir(os.path.join(root, "maps")) and bool(image_names(os.path.join(root, "images")))
 
 
 def read_folder(root, split=None, skip_bad=False):
@@ -82,7 +82,7 @@ def read_folder(root, split=None, skip_bad=False):
     maps = stem_index(map_dir)
     has_fix = os.path.isdir(fix_dir)
     fixes = stem_index(fix_dir, IMAGE_EXTENSIONS + (".npy",)) if has_fix else {}
-    names = [n for n in list_images(image_dir) if split is None or split_of(os.path.splitext(n)[0]) == split]
+    names = [n for n in image_names(image_dir) if split is None or split_of(os.path.splitext(n)[0]) == split]
 
     def make(name):
         stem = os.path.splitext(name)[0]
@@ -119,7 +119,7 @@ def read_folder(root, split=None, skip_bad=False):
 def is_image_folder(root):
     """True when ``root`` holds image files directly (sub-folders alone are not enough, so that a labelled dataset
     missing its label files is reported as an unknown layout rather than read as unlabelled images)."""
-    return os.path.isdir(root) and bool(list_images(root))
+    return os.path.isdir(root) and bool(image_names(root))
 
 
 def read_image_folder(root, split=None, skip_bad=False):

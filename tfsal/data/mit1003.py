@@ -14,7 +14,7 @@ same pixel count once. There is no official split: :func:`tfsal.data.split_of` a
 import os
 
 from tfsal.data._records import Example, split_of
-from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, list_images, \
+from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, image_names, \
     read_binary_points
 
 __all__ = ["read_mit1003", "is_mit1003_layout"]
@@ -54,7 +54,7 @@ def read_mit1003(root, split=None, skip_bad=False):
     stim_dir, map_dir = os.path.join(root, STIMULI_DIR), os.path.join(root, MAPS_DIR)
     if not os.path.isdir(stim_dir) or not os.path.isdir(map_dir):
         raise FileNotFoundError(f"{root!r} is not a MIT1003 dataset: expected {STIMULI_DIR}/ and {MAPS_DIR}/")
-    names = [n for n in list_images(stim_dir) if split is None or split_of(os.path.splitext(n)[0]) == split]
+    names = [n for n in image_names(stim_dir) if split is None or split_of(os.path.splitext(n)[0]) == split]
 
     def make(name):
         stem = os.path.splitext(name)[0]

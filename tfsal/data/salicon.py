@@ -24,7 +24,7 @@ from tfsal.data._common import (
     check_split,
     collect,
     image_size,
-    list_images,
+    image_names,
     load_mat_variable,
 )
 
@@ -99,7 +99,7 @@ def read_salicon(root, split=None, skip_bad=False):
     root = check_root(root, "SALICON")
     items = []
     for s in SALICON_SPLITS if split is None else (split,):
-        items.extend((s, name) for name in list_images(os.path.join(root, "images", s)))
+        items.extend((s, name) for name in image_names(os.path.join(root, "images", s)))
 
     def make(item):
         s, name = item
