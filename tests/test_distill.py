@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from conftest import write_jpeg
 from tfsal.cli import main
-from tfsal.distill import PSEUDO_LABEL_METADATA, eq2_loss, eq3_loss, hint_loss, pseudo_label, sigmoid_to_logits
+import tfsal
+from tfsal.distill import (PSEUDO_LABEL_METADATA, DistillationLoss, distillation_loss, eq2_loss, eq3_loss, hint_loss,
+                           hint_model, pseudo_label, read_pseudo_labels, sigmoid_to_logits)
 
 
 def _row(*values):
@@ -51,6 +53,18 @@ def test_eq3_loss_student_equal_to_teacher():
     from_map = eq3_loss(teacher, _row(0.2, 3 / 7))
     assert float(from_map[0]) == pytest.approx(expected_bce, rel=1e-5)
     assert float(sigmoid_to_logits(0.2)) == pytest.approx(math.log(0.25), rel=1e-5)
+
+
+def test_eq3_loss_keeps_gradients_for_dark_student_pixels():
+    """A background pixel at p = 1e-12 (logit ≈ -27.6) still gets pulled towards a teacher that gives it mass."""
+    import tensorflow as tf
+
+    assert float(sigmoid_to_logits(np.float32(1e-12))) == pytest.approx(math.log(1e-12), rel=1e-4)
+    p = tf.Variable(_row(1e-12, 0.5))
+    with tf.GradientTape() as tape:
+        loss = eq3_loss(_row(0.5, 0.5), p, cos_weight=0.0, bce_weight=0.0)[0]
+    grad = tape.gradient(loss, p).numpy().ravel()
+    assert np.isfinite(grad).all() and grad[0] < 0 < grad[1]     # raise the dark pixel, lower the bright one
 
 
 def test_eq3_loss_finite_when_saturated_and_constant_teacher():
@@ -166,3 +180,138 @@ def test_cli_pseudo_label(teachers, image_dir, tmp_path):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and missing in lines[0]
+
+
+# ------------------------------------------------------------------------------------------------ mixed GT + teacher
+def _targets(gt, teacher, has_gt, has_teacher):
+    """(1, 1, N, 5) distillation targets from rows of GT and teacher values."""
+    g, t = _row(*gt), _row(*teacher)
+    return np.concatenate([g, (g > 0.5).astype("float32"), t, np.full_like(g, has_gt), np.full_like(g, has_teacher)],
+                          axis=-1)
+
+
+def test_distillation_loss_mixes_terms_per_image():
+    pred = _row(0.8, 0.2)
+    both = _targets((1.0, 0.0), (0.5, 0.5), 1, 1)
+    gt_only = _targets((1.0, 0.0), (0.5, 0.5), 1, 0)
+    teacher_only = _targets((0.0, 0.0), (0.5, 0.5), 0, 1)   # an unlabelled image: its GT slots are zero
+    y = np.concatenate([both, gt_only, teacher_only])
+    p = np.concatenate([pred] * 3)
+    bce_gt, bce_teacher = -math.log(0.8), -(math.log(0.8) + math.log(0.2)) / 2
+    out = np.asarray(distillation_loss(y, p, gt_loss="bce", kind="sigmoid"))
+    assert out == pytest.approx([bce_gt + bce_teacher, bce_gt, bce_teacher], rel=1e-5)   # eq. 2 for the first
+    assert float(eq2_loss(both[..., :2], both[..., 2:3], pred)[0]) == pytest.approx(out[0], rel=1e-5)
+    half = np.asarray(distillation_loss(y, p, gt_loss="bce", kind="sigmoid", teacher_weight=0.5))
+    assert half == pytest.approx([bce_gt + 0.5 * bce_teacher, bce_gt, 0.5 * bce_teacher], rel=1e-5)
+    # a density teacher: the teacher term is eq. 3
+    dens = _targets((1.0, 0.0), (0.25, 0.75), 1, 1)
+    expected = -math.log(0.8) + float(eq3_loss(_row(0.25, 0.75), pred)[0])
+    assert float(DistillationLoss("bce", "density")(dens, pred)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_distillation_loss_gradients_finite_for_unlabelled_images():
+    import tensorflow as tf
+
+    y = tf.constant(_targets((0.0, 0.0), (0.3, 0.7), 0, 1))
+    p = tf.Variable(_row(0.6, 0.4))
+    for gt_loss in ("kld_cc_bce", "kld", "bce"):
+        for kind in ("sigmoid", "density"):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(distillation_loss(y, p, gt_loss=gt_loss, kind=kind))
+            grad = tape.gradient(loss, p)
+            assert np.isfinite(loss.numpy()) and np.isfinite(grad.numpy()).all(), (gt_loss, kind)
+
+
+def test_distillation_loss_rejects_bad_settings():
+    with pytest.raises(ValueError, match="teacher kind 'soft'"):
+        DistillationLoss("bce", "soft")
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        DistillationLoss("l1", "sigmoid")
+    with pytest.raises(ValueError, match="5 channels"):
+        distillation_loss(np.zeros((1, 2, 2, 2), "float32"), np.zeros((1, 2, 2, 1), "float32"))
+    assert keras.losses.deserialize(keras.losses.serialize(DistillationLoss("kld", "density", 0.5))).get_config() == \
+        DistillationLoss("kld", "density", 0.5).get_config()
+
+
+def test_make_dataset_teacher_maps_flip_with_the_image(tmp_path):
+    from tfsal.data import Example, make_dataset, read_demo
+
+    ex = read_demo("val")[:2]
+    ramp = np.tile(np.linspace(0, 1, 16, dtype="float32"), (12, 1))     # increases left to right
+    np.save(tmp_path / "t.npy", ramp)
+    unlabelled = Example(ex[1].image_path, ex[1].width, ex[1].height)
+    ds = make_dataset([ex[0], unlabelled], (24, 32), batch_size=2, teacher_maps=[tmp_path / "t.npy"] * 2,
+                      augment=True, epochs=4, seed=3)
+    plain = next(iter(make_dataset([ex[0]], (24, 32), batch_size=1, teacher_maps=[None])))[1].numpy()
+    assert plain.shape == (1, 24, 32, 5) and plain[..., 3].min() == 1 and plain[..., 4].max() == 0
+    seen_flip = seen_plain = False
+    for images, y in ds:
+        y = y.numpy()
+        assert y.shape == (2, 24, 32, 5)
+        for img, t in zip(images.numpy(), y):
+            left, right = t[:, :4, 2].mean(), t[:, -4:, 2].mean()
+            flipped = left > right
+            seen_flip |= flipped
+            seen_plain |= not flipped
+            if t[0, 0, 3] == 0:                      # the unlabelled image: no GT, teacher present
+                assert t[..., :2].max() == 0 and t[0, 0, 4] == 1
+    assert seen_flip and seen_plain
+    with pytest.raises(ValueError, match="one entry per example"):
+        make_dataset(ex, (24, 32), teacher_maps=[None])
+    with pytest.raises(ValueError, match="neither fixations nor a map"):
+        make_dataset([unlabelled], (24, 32), teacher_maps=[None])
+
+
+def test_hint_model_shapes_and_errors():
+    from tfsal.models import create_model
+    from tfsal.models.deepgaze2 import deepgaze2
+
+    student = create_model("fastsal-a", input_shape=(32, 64, 3))
+    teacher = deepgaze2((32, 64, 3))
+    model = hint_model(student, teacher)
+    out = model(np.zeros((2, 32, 64, 3), "float32"))
+    assert tuple(out.shape) == (2, 1) and np.isfinite(np.asarray(out)).all()
+    assert [model.get_layer(f"hint_adapt{i}").filters for i in range(1, 5)] == [128, 256, 512, 512]
+    with pytest.raises(ValueError, match="no default hint layers"):
+        hint_model(student, keras.Sequential([keras.Input((32, 64, 3)), keras.layers.Conv2D(1, 1)]))
+    with pytest.raises(ValueError, match="equally many"):
+        hint_model(student, teacher, teacher_taps=("block3_conv3",))
+
+
+def test_train_with_teacher_pseudo_folder_and_hint(teachers, tmp_path):
+    """`train(teacher=, pseudo=, hint_pretrain=)`: extra images join as unlabelled, the run records it all."""
+    from tfsal.data import read_demo
+    from tfsal.models.deepgaze2 import deepgaze2
+    from tfsal.train import train
+
+    teacher = deepgaze2((32, 32, 3), name="dg_teacher")
+    teacher.save(tmp_path / "teacher.keras")
+    train_ex, val_ex = read_demo("train")[:4], read_demo("val")
+    extra = [e.image_path for e in val_ex[-2:]]                  # two val images as unlabelled extras
+    pseudo_label(str(tmp_path / "teacher.keras"), [e.image_path for e in train_ex[:3]] + extra, tmp_path / "pl",
+                 progress=False)
+    result = train("fastsal-a", epochs=1, image_size=(32, 32), max_images=4, batch_size=4, num_preview=1,
+                   teacher=tmp_path / "teacher.keras", pseudo=tmp_path / "pl", hint_pretrain=1, verbose=0,
+                   out=tmp_path / "run")
+    config = json.load(open(tmp_path / "run" / "config.json"))
+    assert config["teacher_kind"] == "density" and config["hint_pretrain"] == 1
+    assert config["train_images_with_pseudo"] == 3 and config["unlabelled_images"] == 2
+    assert len(json.load(open(tmp_path / "run" / "hint_history.json"))["loss"]) == 1
+    assert np.isfinite(result.history["loss"]).all()
+    loaded = keras.models.load_model(result.model_path, compile=False)
+    assert tuple(loaded.output_shape) == (None, 32, 32, 1)
+
+
+def test_train_distillation_argument_errors(teachers, tmp_path):
+    from tfsal.train import train
+
+    with pytest.raises(ValueError, match="needs a teacher"):
+        train("fastsal-a", hint_pretrain=2, out=tmp_path / "a")
+    with pytest.raises(FileNotFoundError, match="no pseudo_labels.json"):
+        train("fastsal-a", pseudo=tmp_path, out=tmp_path / "b")
+    with pytest.raises(FileNotFoundError):
+        train("fastsal-a", teacher=tmp_path / "missing.keras", out=tmp_path / "c")
+    assert not any((tmp_path / d).exists() for d in "abc")         # nothing created on bad input
+    runner = CliRunner()
+    res = runner.invoke(main, ["train", "fastsal-a", "--hint-pretrain", "1", "--out", str(tmp_path / "d")])
+    assert res.exit_code != 0 and "needs a teacher" in res.output

@@ -89,10 +89,31 @@ def test_fold_fastsal_c_matches_original_192x256(rng):
 
 
 def test_fold_rejects_other_models():
-    from tfsal.export import fold_fastsal_c
+    from tfsal.export import fold_fastsal_a, fold_fastsal_c
 
     with pytest.raises(ValueError, match="FastSal-C"):
         fold_fastsal_c(_tiny_model())
+    with pytest.raises(ValueError, match="FastSal-A"):
+        fold_fastsal_a(_tiny_model())
+
+
+def test_fold_fastsal_a_head_matches_original(rng):
+    """The output conv moved before the last depth_to_space gives the same logits, borders included."""
+    import keras
+
+    from tfsal.export import fold_fastsal_a
+    from tfsal.models import fastsal_a
+
+    keras.utils.set_random_seed(5)
+    model = fastsal_a(input_shape=(64, 96, 3), output_activation=None)
+    _randomise_head(model, np.random.default_rng(5), scale=0.5)
+    folded = fold_fastsal_a(model)
+    assert "fastsal_out_conv" not in [layer.name for layer in folded.layers]
+    assert folded.get_layer("fastsal_fold_out_conv").output.shape[1:] == (32, 48, 4)
+    x = rng.uniform(0, 255, (2, 64, 96, 3)).astype("float32")
+    a, b = model.predict_on_batch(x), folded.predict_on_batch(x)
+    assert np.abs(a).std() > 1e-3
+    np.testing.assert_allclose(b, a, atol=1e-5 * max(1.0, float(np.abs(a).max())))
 
 
 def test_export_fastsal_c_float32_folded(tmp_path, images, c_small):

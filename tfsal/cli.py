@@ -88,6 +88,13 @@ def info_cmd(name, image_size):
               help="tf.distribute strategy (default: one device; multiworker reads TF_CONFIG).")
 @click.option("--mixed-precision", type=click.Choice(["bf16", "fp16", "off"]), default=None)
 @click.option("--max-images", type=int, default=None, help="Use at most N training and validation images.")
+@click.option("--teacher", default=None,
+              help="Distil from this teacher .keras (eq. 2 for a sigmoid teacher, eq. 3 for a density teacher).")
+@click.option("--pseudo", default=None,
+              help="Pseudo-map folder from 'tfsal pseudo-label'; its extra images train on their maps alone.")
+@click.option("--hint-pretrain", type=int, default=None, help="Epochs of hint-loss pre-training (needs --teacher).")
+@click.option("--teacher-weight", type=float, default=None, help="Weight of the teacher term (default 1).")
+@click.option("--time-budget", type=float, default=None, help="Stop training after this many seconds.")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""
     from tfsal.evaluate import format_table
@@ -184,7 +191,7 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--num-parity", type=int, default=None, help="At most N parity images (default 100).")
 @click.option("--min-cc", type=float, default=None, help="Fail below this mean parity CC (default 0.999 float, "
               "0.99 dynamic/int8).")
-@click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C without folding its decoder.")
+@click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C / FastSal-A without the exact graph folds.")
 @click.option("--out", default=None, help="Output file (must not exist; default next to MODEL_PATH).")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file.")
 @click.option("--quiet", is_flag=True, default=None, help="No calibration progress bar.")

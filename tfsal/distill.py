@@ -14,13 +14,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfsal.losses import EPS, bce
+from tfsal.losses import EPS, LOSSES, bce
 
 __all__ = ["eq2_loss", "eq3_loss", "hint_loss", "sigmoid_to_logits", "pseudo_label", "PSEUDO_LABEL_METADATA",
-           "DENSITY_TOLERANCE"]
+           "DENSITY_TOLERANCE", "TEACHER_KINDS", "DistillationLoss", "distillation_loss", "HINT_TAPS",
+           "hint_taps", "hint_model", "hint_pretrain", "read_pseudo_labels"]
 
 # Clip of sigmoid probabilities before taking logits / logs (Keras' backend epsilon, as tfsal.losses.bce).
 _P_CLIP = 1e-7
+# Floor of p when recovering logits from a sigmoid map: ln(1e-30) ≈ -69. A student's background logits fall far
+# below -16.1 (= logit(1e-7)) under a ground-truth BCE term; clipping there would freeze those pixels (zero gradient)
+# while eq. 3's KL term still wants them raised towards the teacher's density. float32 keeps p and its gradient
+# p(1 - p) exact down to this floor.
+_LOGIT_FLOOR = 1e-30
 # Name of the metadata file pseudo_label writes next to the maps.
 PSEUDO_LABEL_METADATA = "pseudo_labels.json"
 # A teacher whose every map sums to 1 within this (absolute) tolerance is a "density" teacher.
@@ -36,8 +42,9 @@ def _flat(x):
 def sigmoid_to_logits(p):
     """The student's unnormalised output ``ŷ`` from its sigmoid map: ``ŷ = ln(p / (1 − p))``.
 
-    ``p`` is clipped to ``[1e-7, 1 − 1e-7]`` first, so ``ŷ`` lies within about ±16.1 and is always finite (a
-    saturated sigmoid loses the information beyond that anyway).
+    ``p`` is clipped to ``[1e-30, 1 − 1e-7]`` first, so ``ŷ`` lies within about [−69.1, 16.1] and is always finite
+    (float32 cannot represent ``1 − p`` closer to 0 than that; at the bottom, float32 sigmoid outputs stay exact far
+    below ``1e-7``, so the logits of a dark background are recovered, with their gradients).
 
     Args:
         p: a tensor of probabilities in [0, 1].
@@ -49,7 +56,7 @@ def sigmoid_to_logits(p):
         >>> float(sigmoid_to_logits(0.5))
         0.0
     """
-    p = ops.clip(ops.cast(p, "float32"), _P_CLIP, 1.0 - _P_CLIP)
+    p = ops.clip(ops.cast(p, "float32"), _LOGIT_FLOOR, 1.0 - _P_CLIP)
     return ops.log(p) - ops.log(1.0 - p)
 
 
@@ -100,9 +107,9 @@ def eq3_loss(y_teacher, y_pred, from_logits=False, kl_weight=1.0, cos_weight=1.0
     similarity of the flattened ``ȳ`` and ``g(ŷ)``) + BCE of ``σ(ŷ)`` to the min-max-normalised teacher map.
 
     The student's logits: tfsal students output ``p = σ(ŷ)``, so with ``from_logits=False`` (the default)
-    ``ŷ = ln(p / (1 − p))`` with ``p`` clipped to [1e-7, 1 − 1e-7] (:func:`sigmoid_to_logits`). Then
-    ``g(ŷ) = (p / (1 − p)) / Σ p / (1 − p)`` (the normalised odds) and ``σ(ŷ) = p`` (clipped). Pass raw logits with
-    ``from_logits=True`` (a model without its final sigmoid).
+    ``ŷ = ln(p / (1 − p))`` with ``p`` clipped to [1e-30, 1 − 1e-7] (:func:`sigmoid_to_logits`). Then
+    ``g(ŷ) = (p / (1 − p)) / Σ p / (1 − p)`` (the normalised odds) and ``σ(ŷ) = p`` (clipped to [1e-7, 1 − 1e-7] in the
+    BCE term). Pass raw logits with ``from_logits=True`` (a model without its final sigmoid).
 
     Details: the teacher map is renormalised to sum 1 (guarding float drift); the KL term is
     ``Σ ȳ · (ln(ȳ + ε) − log_softmax(ŷ))`` with ε = :data:`tfsal.losses.EPS`, so zero-density pixels contribute 0;
@@ -131,8 +138,8 @@ def eq3_loss(y_teacher, y_pred, from_logits=False, kl_weight=1.0, cos_weight=1.0
         logits = _flat(y_pred)
         p = ops.clip(ops.sigmoid(logits), _P_CLIP, 1.0 - _P_CLIP)
     else:
+        logits = sigmoid_to_logits(_flat(y_pred))
         p = ops.clip(_flat(y_pred), _P_CLIP, 1.0 - _P_CLIP)
-        logits = ops.log(p) - ops.log(1.0 - p)
     log_g = logits - ops.logsumexp(logits, axis=1, keepdims=True)
     g = ops.exp(log_g)
     kl = ops.sum(t * (ops.log(t + EPS) - log_g), axis=1)
@@ -196,6 +203,222 @@ def hint_loss(student_features, teacher_features):
     return total
 
 
+# Teacher kinds and the teacher term each takes (SPEC §3): a sigmoid map → eq. 2's BCE, a density → eq. 3.
+TEACHER_KINDS = ("sigmoid", "density")
+
+
+def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_weight=1.0):
+    """Ground-truth term + teacher term per image, for targets that mix labelled and pseudo-labelled images.
+
+    ``y_true`` has the five channels of :data:`tfsal.data.DISTILL_TARGET_CHANNELS` (``make_dataset(...,
+    teacher_maps=...)``): map, fixation map, teacher map, ``has_gt``, ``has_teacher``. Per image
+
+    ``L = has_gt · gt_loss(map, ŷ) + has_teacher · teacher_weight · T(teacher, ŷ)``
+
+    with ``T`` = BCE to the teacher map for a sigmoid teacher (so ``gt_loss="bce"`` gives FastSal eq. 2 exactly)
+    and ``T`` = :func:`eq3_loss` for a density teacher (eq. 3; for images with ground truth tfsal adds the GT term,
+    as eq. 2 does). An image without ground truth is trained on the teacher alone, as the paper's unlabelled images.
+
+    Args:
+        y_true: ``(B, h, w, 5)`` distillation targets.
+        y_pred: ``(B, h, w, 1)`` student map in [0, 1].
+        gt_loss: a :data:`tfsal.losses.LOSSES` name for the ground-truth term (``"bce"`` as in eq. 2).
+        kind: ``"sigmoid"`` or ``"density"`` (:data:`TEACHER_KINDS`).
+        teacher_weight: weight ``α`` of the teacher term (1 in the paper).
+
+    Returns:
+        ``(B,)`` per-image loss.
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.full((1, 2, 2, 5), 0.5, "float32"); y[..., 3:] = 1.0   # GT and teacher both 0.5
+        >>> round(float(distillation_loss(y, np.full((1, 2, 2, 1), 0.5, "float32"))[0]), 4)  # 2 ln 2
+        1.3863
+    """
+    if kind not in TEACHER_KINDS:
+        raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
+    if gt_loss not in LOSSES:
+        raise ValueError(f"unknown loss {gt_loss!r}; expected one of {sorted(LOSSES)}")
+    y = ops.cast(y_true, "float32")
+    if y.shape[-1] is not None and y.shape[-1] != 5:
+        raise ValueError(f"distillation targets need 5 channels (map, fixmap, teacher, has_gt, has_teacher); "
+                         f"got {y.shape[-1]}")
+    has_gt = y[:, 0, 0, 3]
+    has_teacher = y[:, 0, 0, 4]
+    teacher = y[..., 2:3]
+    # images without GT get the teacher map in the GT slots, so the (discarded) GT term stays finite: a NaN there
+    # would survive multiplication by 0 in the gradient.
+    gt_safe = ops.where(has_gt[:, None, None, None] > 0, y[..., 0:2], ops.concatenate([teacher, teacher], axis=-1))
+    gt_term = LOSSES[gt_loss](gt_safe, y_pred)
+    if kind == "sigmoid":
+        t_term = bce(teacher, y_pred)
+    else:
+        t_safe = ops.where(has_teacher[:, None, None, None] > 0, teacher, ops.ones_like(teacher))
+        t_term = eq3_loss(t_safe, y_pred)
+    return has_gt * gt_term + has_teacher * teacher_weight * t_term
+
+
+@keras.saving.register_keras_serializable(package="tfsal")
+class DistillationLoss(keras.losses.Loss):
+    """A ``keras.losses.Loss`` around :func:`distillation_loss` (FastSal eq. 2 / eq. 3 with ground truth).
+
+    Args:
+        gt_loss: the ground-truth term, a :data:`tfsal.losses.LOSSES` name.
+        kind: ``"sigmoid"`` (eq. 2) or ``"density"`` (eq. 3) teacher.
+        teacher_weight: weight of the teacher term.
+        name: the loss name shown in logs.
+
+    Example:
+        >>> loss = DistillationLoss("bce", "sigmoid")    # FastSal eq. 2
+    """
+
+    def __init__(self, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, name="distillation",
+                 reduction="sum_over_batch_size", dtype=None):
+        if kind not in TEACHER_KINDS:
+            raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
+        if gt_loss not in LOSSES:
+            raise ValueError(f"unknown loss {gt_loss!r}; expected one of {sorted(LOSSES)}")
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.gt_loss, self.kind, self.teacher_weight = gt_loss, kind, float(teacher_weight)
+
+    def call(self, y_true, y_pred):
+        return distillation_loss(y_true, y_pred, self.gt_loss, self.kind, self.teacher_weight)
+
+    def get_config(self):
+        return {"gt_loss": self.gt_loss, "kind": self.kind, "teacher_weight": self.teacher_weight,
+                "name": self.name, "reduction": self.reduction}
+
+
+# ------------------------------------------------------------------------------------------------ hint loss
+# Default hint taps (FastSal eq. 1 uses four intermediate layers): the student's encoder at strides 4, 8, 16, 32
+# (MobileNetV2 layer names, tfsal.models.fastsal.TAPS) and a VGG-16 teacher's (deepgaze2, vgg16-encdec: layer names
+# block{b}_conv{i}) last conv of blocks 2-5 (strides 2, 4, 8, 16; resized to the student's size). The paper does not
+# list its layers; these are the deepest layer of each scale.
+HINT_TAPS = {
+    "mobilenetv2": ("block_2_add", "block_5_add", "block_12_add", "block_16_project_BN"),
+    "vgg16": ("block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"),
+}
+
+
+def hint_taps(model):
+    """The default hint layer names of a model (:data:`HINT_TAPS`), found by the layer names it has.
+
+    Raises:
+        ValueError: the model has neither a MobileNetV2 nor a VGG-16 encoder (pass the layer names yourself).
+    """
+    names = {layer.name for layer in model.layers}
+    for family, taps in HINT_TAPS.items():
+        if all(t in names for t in taps):
+            return taps
+    raise ValueError(
+        f"model {model.name!r} has no default hint layers (expected all of {HINT_TAPS['mobilenetv2']} or all of "
+        f"{HINT_TAPS['vgg16']}); pass the layer names explicitly"
+    )
+
+
+class _HintLoss(keras.layers.Layer):
+    """Per-image hint loss of adapted student features and (resized) teacher features, as a ``(B, 1)`` output."""
+
+    def call(self, inputs):
+        n = len(inputs) // 2
+        students, teachers = inputs[:n], inputs[n:]
+        resized = []
+        for s, t in zip(students, teachers):
+            if tuple(t.shape[1:3]) != tuple(s.shape[1:3]):
+                t = ops.image.resize(t, tuple(s.shape[1:3]), interpolation="bilinear", antialias=True)
+            resized.append(ops.stop_gradient(ops.cast(t, "float32")))
+        return ops.expand_dims(hint_loss(students, resized), -1)
+
+
+def hint_model(student, teacher, student_taps=None, teacher_taps=None):
+    """A model that maps an image to the hint loss (eq. 1) between a student and a frozen teacher.
+
+    The student's tapped features go through trainable 1×1 "student adaptation" convolutions to the teacher's
+    channel counts; the teacher's are resized (bilinear, antialiased) to the student's spatial sizes. The output is
+    the per-image loss ``(B, 1)``; train it with ``loss=lambda y, p: p`` (as :func:`hint_pretrain` does). The
+    student's layers are shared, so training this model trains the student's encoder.
+
+    Args:
+        student: the student ``keras.Model`` (raw RGB in).
+        teacher: the teacher ``keras.Model`` (raw RGB in); frozen here. When its input size differs from the
+            student's, the image is resized for it.
+        student_taps, teacher_taps: layer names (equally many); ``None`` → :func:`hint_taps`.
+
+    Returns:
+        A ``keras.Model`` named ``hint``.
+    """
+    student_taps = tuple(student_taps or hint_taps(student))
+    teacher_taps = tuple(teacher_taps or hint_taps(teacher))
+    if len(student_taps) != len(teacher_taps):
+        raise ValueError(f"hint taps: {len(student_taps)} student layer(s) {student_taps} but "
+                         f"{len(teacher_taps)} teacher layer(s) {teacher_taps}; expected equally many")
+
+    def tap(model, names, who):
+        try:
+            return keras.Model(model.inputs, [model.get_layer(n).output for n in names], name=f"{who}_taps")
+        except ValueError as err:
+            raise ValueError(f"{who} {model.name!r}: {err}") from None
+
+    s_tap, t_tap = tap(student, student_taps, "student"), tap(teacher, teacher_taps, "teacher")
+    t_tap.trainable = False
+    h, w = student.input_shape[1:3]
+    image = keras.Input(shape=(h, w, 3), name="image")
+    s_feats = s_tap(image)
+    th, tw = teacher.input_shape[1:3]
+    t_in = image
+    if (th, tw) != (h, w) and th is not None and tw is not None:
+        t_in = keras.layers.Resizing(int(th), int(tw), interpolation="bilinear", name="hint_teacher_resize")(image)
+    t_feats = t_tap(t_in, training=False)
+    adapted = [keras.layers.Conv2D(int(t.shape[-1]), 1, name=f"hint_adapt{i + 1}", dtype="float32")(s)
+               for i, (s, t) in enumerate(zip(s_feats, t_feats))]
+    out = _HintLoss(name="hint_loss", dtype="float32")([*adapted, *t_feats])
+    return keras.Model(image, out, name="hint")
+
+
+def hint_pretrain(student, teacher, dataset, epochs=1, learning_rate=1e-3, student_taps=None, teacher_taps=None,
+                  steps_per_epoch=None, callbacks=None, verbose=1):
+    """Pre-train a student's encoder with the hint loss (FastSal eq. 1, SPEC §4 step 2) against a frozen teacher.
+
+    Args:
+        student: the student ``keras.Model``; its encoder weights change in place.
+        teacher: the teacher ``keras.Model``.
+        dataset: a ``tf.data.Dataset`` of image batches (raw RGB in [0, 255]; no labels needed), or of
+            ``(image, anything)`` pairs.
+        epochs: passes over ``dataset``.
+        learning_rate: Adam learning rate of the hint stage.
+        student_taps, teacher_taps: layer names (``None`` → :func:`hint_taps`).
+        steps_per_epoch: for a repeating dataset.
+        callbacks: Keras callbacks for the hint ``fit``.
+        verbose: Keras ``fit`` verbosity.
+
+    Returns:
+        Keras' ``History.history`` of the hint stage (``loss`` per epoch).
+
+    Example:
+        >>> from tfsal.models import create_model
+        >>> from tfsal.models.deepgaze2 import deepgaze2
+        >>> import tensorflow as tf, numpy as np
+        >>> s = create_model("fastsal-a", input_shape=(32, 32, 3))
+        >>> t = deepgaze2((32, 32, 3))
+        >>> ds = tf.data.Dataset.from_tensor_slices(np.zeros((2, 32, 32, 3), "float32")).batch(2)
+        >>> len(hint_pretrain(s, t, ds, epochs=1, verbose=0)["loss"])
+        1
+    """
+    import tensorflow as tf
+
+    model = hint_model(student, teacher, student_taps, teacher_taps)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=lambda y, p: p)
+
+    def with_dummy(*batch):
+        image = batch[0]
+        return image, tf.zeros([tf.shape(image)[0], 1], tf.float32)
+
+    ds = dataset.map(with_dummy)
+    hist = model.fit(ds, epochs=int(epochs), steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
+                     shuffle=False)
+    return dict(hist.history)
+
+
 # ------------------------------------------------------------------------------------------------ pseudo-labels
 def _atomic_save_npy(path, array):
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
@@ -224,6 +447,60 @@ def _is_density(m):
     return abs(float(np.sum(m, dtype=np.float64)) - 1.0) <= DENSITY_TOLERANCE
 
 
+def _image_examples(images):
+    """``(examples, description)`` of a folder or list of images; the description goes into the metadata."""
+    from tfsal.data import Example, read_examples
+    from tfsal.data._common import image_size
+
+    if isinstance(images, (str, os.PathLike)):
+        images = os.fspath(images)
+        if not os.path.isdir(images):
+            raise FileNotFoundError(f"image folder {images!r} does not exist")
+        return read_examples(images, split=None, layout="images"), os.path.abspath(images)
+    examples = []
+    for item in images:
+        if isinstance(item, Example):
+            examples.append(Example(item.image_path, item.width, item.height))
+        else:
+            path = os.fspath(item)
+            examples.append(Example(path, *image_size(path)))
+    if not examples:
+        raise ValueError("pseudo_label: expected at least one image; got an empty list")
+    return examples, sorted(os.path.abspath(e.image_path) for e in examples)
+
+
+def read_pseudo_labels(folder):
+    """The metadata and maps of a :func:`pseudo_label` output folder.
+
+    Args:
+        folder: a folder written by :func:`pseudo_label` / ``tfsal pseudo-label``.
+
+    Returns:
+        ``(metadata, items)``: the ``pseudo_labels.json`` dict and ``{stem: (map_path, image_path)}`` for every map
+        present whose image is still there.
+
+    Raises:
+        FileNotFoundError: no such folder or no metadata in it.
+        ValueError: the metadata names an unknown kind.
+    """
+    folder = os.fspath(folder)
+    meta_path = os.path.join(folder, PSEUDO_LABEL_METADATA)
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f"{folder!r} has no {PSEUDO_LABEL_METADATA} (expected a folder written by "
+                                "tfsal pseudo-label)")
+    with open(meta_path) as fh:
+        meta = json.load(fh)
+    if meta.get("kind") not in TEACHER_KINDS:
+        raise ValueError(f"{meta_path!r}: kind {meta.get('kind')!r} is not one of {TEACHER_KINDS}")
+    examples, _ = _image_examples(meta["images"])
+    items = {}
+    for ex in examples:
+        path = os.path.join(folder, ex.stem + ".npy")
+        if os.path.isfile(path):
+            items[ex.stem] = (path, ex.image_path)
+    return meta, items
+
+
 def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=True):
     """Write a teacher's saliency map for every image of an unlabelled folder (SPEC §4 step 1).
 
@@ -243,7 +520,8 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
 
     Args:
         teacher: a ``keras.Model`` taking raw RGB pixels in [0, 255], or the path of a ``.keras`` file.
-        images: a folder of images (sub-folders are read too).
+        images: a folder of images (sub-folders are read too), or a list of image paths /
+            :class:`~tfsal.data.Example` items (their fixations, if any, are not used).
         out: output folder (created when missing).
         batch_size: images per forward pass.
         overwrite: recompute and replace existing maps.
@@ -261,7 +539,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         >>> pseudo_label("runs/salgan/best.keras", "coco/train2017", "pseudo/coco")   # doctest: +SKIP
         {'written': 118287, 'skipped': 0, 'kind': 'sigmoid', 'output_shape': [192, 256], 'out': 'pseudo/coco'}
     """
-    from tfsal.data import make_dataset, read_examples
+    from tfsal.data import make_dataset
     from tfsal.predict import load_model
 
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -270,10 +548,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         model, teacher_id = teacher, teacher.name
     else:
         model, teacher_id = load_model(teacher), os.path.abspath(os.fspath(teacher))
-    images = os.fspath(images)
-    if not os.path.isdir(images):
-        raise FileNotFoundError(f"image folder {images!r} does not exist")
-    examples = read_examples(images, split=None, layout="images")
+    examples, images = _image_examples(images)
     out = os.fspath(out)
 
     seen = {}
@@ -331,7 +606,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         "input_size": list(size),
         "output_shape": shape,
         "count": sum(os.path.exists(p) for p in target.values()),
-        "images": os.path.abspath(images),
+        "images": images,
         "format": "one float32 .npy per image stem: the teacher's raw output map (h, w) at its output resolution",
     })
     return {"written": len(todo), "skipped": skipped, "kind": kind, "output_shape": shape, "out": out}

@@ -10,7 +10,8 @@ Every export (SPEC §6):
 * runs the exported file in the runtime an app uses (the LiteRT interpreter, or ONNX Runtime for ``.onnx``) against
   the Keras model on real images and fails loudly (``ValueError``) when the mean CC between the maps is below a
   threshold (:data:`DEFAULT_MIN_CC`);
-* exports FastSal-C through :func:`fold_fastsal_c`, an exactly equivalent decoder without the 1408-channel tensor.
+* exports FastSal-C through :func:`fold_fastsal_c`, an exactly equivalent decoder without the 1408-channel tensor,
+  and FastSal-A through :func:`fold_fastsal_a` (its output conv moved before the last depth_to_space).
 
 Example:
     >>> from tfsal.export import export_model
@@ -39,6 +40,7 @@ __all__ = [
     "ExportResult",
     "export_model",
     "fold_fastsal_c",
+    "fold_fastsal_a",
     "tflite_ops",
     "default_parity_images",
     "parity_check",
@@ -92,7 +94,7 @@ class ExportResult:
         seconds: conversion time (without the parity check).
         ops: ``{op name: count}`` of the exported file.
         parity: the parity results (see :func:`parity_check`).
-        folded: whether the FastSal-C decoder was folded.
+        folded: whether the graph was folded (FastSal-C's decoder, FastSal-A's output conv).
         metadata: the sidecar content.
     """
 
@@ -120,6 +122,21 @@ class ExportResult:
 # --------------------------------------------------------------------------------------------------------------
 # FastSal-C fold
 # --------------------------------------------------------------------------------------------------------------
+def _subpixel_taps():
+    """The 36 ``(u, v, sub, ri, rj, phase)`` of a 3×3 conv after ``depth_to_space(2)``, seen from before it.
+
+    Tap ``(u, v)`` of output sub-pixel ``sub = 2·di + dj`` reads the half-resolution tensor at offset ``(ri, rj) =
+    (floor((di+u)/2), floor((dj+v)/2))``, channel block ``phase = 2·((di+u) mod 2) + (dj+v) mod 2``.
+    """
+    for u in (-1, 0, 1):
+        for v in (-1, 0, 1):
+            for di in (0, 1):
+                for dj in (0, 1):
+                    ri, pi = divmod(di + u, 2)
+                    rj, pj = divmod(dj + v, 2)
+                    yield u, v, 2 * di + dj, ri, rj, 2 * pi + pj
+
+
 def _is_fastsal_c(model):
     names = {layer.name for layer in model.layers}
     return {"fastsal_dec_concat", "fastsal_dec_d2s", "fastsal_out_conv", "fastsal_up2"} <= names
@@ -176,17 +193,9 @@ def fold_fastsal_c(model):
     # w_full[(2·pi+pj)·C + ch, k] with k = index of (u, v, di, dj); sel[ri+1, rj+1, k, 2·di+dj] = 1.
     w_full = np.zeros((4 * c, 36), np.float64)
     sel = np.zeros((3, 3, 36, 4), np.float32)
-    k = 0
-    for u in (-1, 0, 1):
-        for v in (-1, 0, 1):
-            for di in (0, 1):
-                for dj in (0, 1):
-                    ri, pi = divmod(di + u, 2)
-                    rj, pj = divmod(dj + v, 2)
-                    phase = 2 * pi + pj
-                    w_full[phase * c:(phase + 1) * c, k] = kernel[u + 1, v + 1, :, 0]
-                    sel[ri + 1, rj + 1, k, 2 * di + dj] = 1.0
-                    k += 1
+    for k, (u, v, sub, ri, rj, phase) in enumerate(_subpixel_taps()):
+        w_full[phase * c:(phase + 1) * c, k] = kernel[u + 1, v + 1, :, 0]
+        sel[ri + 1, rj + 1, k, sub] = 1.0
 
     branch_tensors = []  # (tensor after adaptation ReLU, upsampling layer or None)
     for level in (1, 2, 3, 4):
@@ -211,6 +220,71 @@ def fold_fastsal_c(model):
     select = layers.Conv2D(4, 3, padding="same", name="fastsal_fold_select", dtype="float32")
     x = select(x)
     select.set_weights([sel, np.full((4,), bias[0], np.float32)])
+    x = DepthToSpace(2, name="fastsal_fold_d2s", dtype="float32")(x)
+    activation = model.get_layer("fastsal_out").get_config().get("activation", "linear")
+    outputs = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_folded")
+
+
+def _is_fastsal_a(model):
+    names = {layer.name for layer in model.layers}
+    return {"fastsal_dec1_d2s", "fastsal_out_conv", "fastsal_out", "fastsal_dec1_add"} <= names
+
+
+def _subpixel_kernel(kernel):
+    """A 3×3 conv after ``depth_to_space(2)`` as a 3×3 conv before it (4 outputs, one per sub-pixel).
+
+    ``kernel`` is ``(3, 3, C, 1)`` acting on ``Y = d2s(X)`` (``X`` with ``4·C`` channels); the result ``(3, 3, 4·C,
+    4)`` acts on ``X``, output channel ``2·di + dj`` giving ``Y``-resolution pixel ``(2i+di, 2j+dj)``: tap ``(u, v)``
+    reads ``X`` at ``(i + floor((di+u)/2), j + floor((dj+v)/2))``, channel block ``2·((di+u) mod 2) + (dj+v) mod 2``.
+    """
+    c = kernel.shape[2]
+    out = np.zeros((3, 3, 4 * c, 4), np.float64)
+    for u, v, sub, ri, rj, phase in _subpixel_taps():
+        out[ri + 1, rj + 1, phase * c:(phase + 1) * c, sub] += kernel[u + 1, v + 1, :, 0]
+    return out
+
+
+def fold_fastsal_a(model):
+    """An exactly equivalent FastSal-A whose 3×3 output conv runs at half resolution (SPEC §6, as the C fold).
+
+    A's last layers are ``sigmoid(conv3x3(d2s(y)))`` with ``y`` the ``(H/2, W/2, 8)`` output of the last decoder
+    block: a 1-output, 2-input-channel conv over every full-resolution pixel, which XNNPACK runs poorly (measured:
+    ≈ 20 % of the int8 model's time). The same conv is a 3×3 conv of ``y`` to 4 channels (one per sub-pixel,
+    :func:`_subpixel_kernel`) followed by ``depth_to_space(2)``; 'same' zero padding matches exactly, since a pixel
+    of ``d2s(y)`` is outside the image iff its ``y`` pixel is.
+
+    Args:
+        model: a FastSal-A ``keras.Model`` (``tfsal.models.fastsal_a``).
+
+    Returns:
+        A new ``keras.Model`` sharing every other layer with ``model``; same input, same output to float rounding.
+
+    Raises:
+        ValueError: ``model`` is not a FastSal-A model.
+
+    Example:
+        >>> from tfsal.models import fastsal_a
+        >>> fold_fastsal_a(fastsal_a(input_shape=(64, 96, 3))).output_shape
+        (None, 64, 96, 1)
+    """
+    import keras
+    from keras import layers
+
+    from tfsal.layers import DepthToSpace
+
+    if not _is_fastsal_a(model):
+        raise ValueError(f"fold_fastsal_a expects a FastSal-A model (layers fastsal_dec1_d2s, fastsal_out_conv); "
+                         f"got model {model.name!r}")
+    d2s, out_conv = model.get_layer("fastsal_dec1_d2s"), model.get_layer("fastsal_out_conv")
+    kernel, bias = (np.asarray(w, np.float64) for w in out_conv.get_weights())
+    if d2s.block_size != 2 or kernel.shape[:2] != (3, 3) or kernel.shape[-1] != 1 or out_conv.padding != "same":
+        raise ValueError(f"fold_fastsal_a expects depth_to_space(2) then a 3x3 'same' conv to 1 channel; got block "
+                         f"size {d2s.block_size}, kernel {kernel.shape}, padding {out_conv.padding!r}")
+    y = model.get_layer("fastsal_dec1_add").output
+    conv = layers.Conv2D(4, 3, padding="same", name="fastsal_fold_out_conv", dtype="float32")
+    x = conv(y)
+    conv.set_weights([_subpixel_kernel(kernel).astype(np.float32), np.full((4,), bias[0], np.float32)])
     x = DepthToSpace(2, name="fastsal_fold_d2s", dtype="float32")(x)
     activation = model.get_layer("fastsal_out").get_config().get("activation", "linear")
     outputs = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
@@ -545,7 +619,8 @@ def export_model(
             :func:`default_parity_images` (OSIE test split if present, else demo val).
         num_parity: at most this many parity images.
         min_cc: fail when the mean parity CC is below this (default :data:`DEFAULT_MIN_CC` for the mode).
-        fold: export FastSal-C through :func:`fold_fastsal_c`.
+        fold: export FastSal-C through :func:`fold_fastsal_c` and FastSal-A through :func:`fold_fastsal_a` (exact
+            rewrites; the parity reference is always the unfolded model).
         overwrite: replace an existing output file and sidecar.
         progress: show a progress bar during int8 calibration.
 
@@ -635,8 +710,10 @@ def export_model(
         par_paths, par_desc = list(parity_images)[:num_parity], "given images"
     par = prepare_images(par_paths, (h, w))
 
-    folded = bool(fold) and _is_fastsal_c(keras_model)
-    export_net = fold_fastsal_c(keras_model) if folded else keras_model
+    folded = bool(fold) and (_is_fastsal_c(keras_model) or _is_fastsal_a(keras_model))
+    export_net = keras_model
+    if folded:
+        export_net = fold_fastsal_c(keras_model) if _is_fastsal_c(keras_model) else fold_fastsal_a(keras_model)
 
     t0 = time.time()
     out_dir = os.path.dirname(os.path.abspath(out))
@@ -688,7 +765,8 @@ def export_model(
             value_range=[0.0, 1.0],
             read=("value = scale * (q - zero_point)" if outp["quantization"] else "float32 values"),
         ),
-        "folded_fastsal_c_decoder": folded,
+        "folded_fastsal_c_decoder": folded and _is_fastsal_c(keras_model),
+        "folded_fastsal_a_head": folded and _is_fastsal_a(keras_model),
         "ops": ops,
         "size_bytes": size,
         "export_seconds": round(seconds, 2),

@@ -167,7 +167,8 @@ def _parse_size(image_size, default):
 
 # Settings a resumed run takes from its config.json (they cannot be changed on resume, except epochs).
 _RESUMED_SETTINGS = ("model", "data", "recipe", "batch_size", "image_size", "learning_rate", "optimizer", "loss",
-                     "weights", "seed", "max_images", "strategy", "mixed_precision")
+                     "weights", "seed", "max_images", "strategy", "mixed_precision", "teacher", "pseudo",
+                     "hint_pretrain", "teacher_weight", "time_budget")
 
 
 def make_strategy(name=None):
@@ -218,6 +219,11 @@ def train(
     strategy=None,
     mixed_precision=None,
     max_images=None,
+    teacher=None,
+    pseudo=None,
+    hint_pretrain=None,
+    teacher_weight=None,
+    time_budget=None,
     callbacks=None,
     num_preview=6,
     verbose=1,
@@ -253,6 +259,18 @@ def train(
         mixed_precision: ``"bf16"``, ``"fp16"`` or ``"off"``/``None`` (Keras mixed-precision policy; the
             output map stays float32).
         max_images: use at most this many training and validation images (quick runs and tests).
+        teacher: knowledge distillation (FastSal §III-B): a teacher ``.keras`` file. Without ``pseudo`` its maps of
+            the training images are written to ``RUN_DIR/pseudo`` first (:func:`tfsal.distill.pseudo_label`).
+            The loss becomes :class:`tfsal.distill.DistillationLoss`: ``loss`` to the ground truth + the teacher
+            term (eq. 2's BCE for a sigmoid teacher, eq. 3 for a density teacher).
+        pseudo: a folder written by ``tfsal pseudo-label``: its maps are the teacher terms of the training images
+            with the same file stem, and its other images are added to the training set as unlabelled images,
+            trained on their pseudo-map alone. Images of the data's test split are refused.
+        hint_pretrain: epochs of hint-loss pre-training of the student's encoder against ``teacher``'s features
+            (FastSal eq. 1, :func:`tfsal.distill.hint_pretrain`) before the main training; ``None``/0 = none.
+        teacher_weight: weight of the teacher term (1, the paper's, when ``None``).
+        time_budget: stop training after this many seconds from the start of the run (pseudo-labelling and the
+            hint stage included), at the end of a batch; ``best.keras`` / ``last.keras`` are saved as usual.
         callbacks: extra Keras callbacks.
         num_preview: validation images in the PNG grid.
         verbose: Keras ``fit`` verbosity (1 = progress bar).
@@ -269,6 +287,7 @@ def train(
     import tfsal
     from tfsal import data as tdata
     from tfsal import evaluate as tev
+    from tfsal._keras_compat import multiworker_fit_fixes, worker_suffix
     from tfsal._io import read_image
     from tfsal.losses import LOSSES, SaliencyLoss
     from tfsal.metrics.keras_metrics import CC, KLD, NSS
@@ -277,7 +296,9 @@ def train(
 
     given = {"model": model, "data": data, "recipe": recipe, "batch_size": batch_size, "image_size": image_size,
              "learning_rate": learning_rate, "optimizer": optimizer, "loss": loss, "weights": weights, "seed": seed,
-             "max_images": max_images, "strategy": strategy, "mixed_precision": mixed_precision}
+             "max_images": max_images, "strategy": strategy, "mixed_precision": mixed_precision,
+             "teacher": teacher, "pseudo": pseudo, "hint_pretrain": hint_pretrain, "teacher_weight": teacher_weight,
+             "time_budget": time_budget}
     start_epoch, resumed_config = 0, None
     if resume is not None:
         resumed_config, start_epoch = _resume_state(resume, given, epochs)
@@ -287,6 +308,10 @@ def train(
         loss, weights, seed = resumed_config["loss"], resumed_config["weights"], resumed_config["seed"]
         max_images, strategy = resumed_config.get("max_images"), resumed_config.get("strategy")
         mixed_precision = resumed_config.get("mixed_precision")
+        teacher, pseudo = resumed_config.get("teacher"), resumed_config.get("pseudo")
+        hint_pretrain = resumed_config.get("hint_pretrain") if teacher or pseudo else None
+        teacher_weight = resumed_config.get("teacher_weight") if teacher or pseudo else None
+        time_budget = resumed_config.get("time_budget")
         epochs = epochs if epochs is not None else resumed_config["epochs"]
 
     entry = model_info(model)
@@ -314,6 +339,9 @@ def train(
     # Validate everything that can fail before creating the run directory.
     train_examples = tdata.read_examples(data, "train")[:max_images]
     val_examples = tdata.read_examples(data, "val")[:max_images]
+    distill = _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight)
+    if time_budget is not None and float(time_budget) <= 0:
+        raise ValueError(f"time_budget must be a positive number of seconds; got {time_budget!r}")
     dist = make_strategy(strategy)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(PRECISIONS[mixed_precision])
@@ -324,13 +352,29 @@ def train(
             decay = {"weight_decay": recipe.weight_decay} if recipe.weight_decay else {}
             opt = (keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov, **decay)
                    if optimizer == "sgd" else keras.optimizers.Adam(learning_rate, **decay))
-            net.compile(optimizer=opt, loss=SaliencyLoss(loss), metrics=[NSS(), CC(), KLD()])
-        run_dir = resume if resume is not None else new_run_dir(out, name)
+        clock = _Deadline(time_budget)
+        suffix = worker_suffix(dist)  # multi-worker: worker K > 0 writes RUN_DIR-workerK, the chief RUN_DIR
+        if resume is not None:
+            run_dir = os.fspath(resume) + suffix
+        else:
+            run_dir = new_run_dir(None if out is None else os.fspath(out) + suffix, name + suffix)
+        fit_examples, teacher_maps = train_examples, None
+        if distill is not None:
+            distill.label_if_needed(run_dir, batch_size, verbose)
+            fit_examples, teacher_maps = distill.examples, distill.teacher_maps
+            with dist.scope():
+                net.compile(optimizer=opt, metrics=[NSS(), CC(), KLD()],
+                            loss=distill.loss(loss))
+        else:
+            with dist.scope():
+                net.compile(optimizer=opt, loss=SaliencyLoss(loss), metrics=[NSS(), CC(), KLD()])
 
         map_size = tuple(int(v) for v in net.output_shape[1:3])  # targets at the model's output resolution
-        train_ds = tdata.make_dataset(train_examples, size, map_size, batch_size=batch_size, shuffle=True,
-                                      augment=True, seed=seed, epochs=epochs, initial_epoch=start_epoch)
-        val_ds = tdata.make_dataset(val_examples, size, map_size, batch_size=batch_size)
+        train_ds = tdata.make_dataset(fit_examples, size, map_size, batch_size=batch_size, shuffle=True,
+                                      augment=True, seed=seed, epochs=epochs, initial_epoch=start_epoch,
+                                      teacher_maps=teacher_maps)
+        val_ds = tdata.make_dataset(val_examples, size, map_size, batch_size=batch_size,
+                                    teacher_maps=None if distill is None else [None] * len(val_examples))
         config = {
             "model": name, "data": os.fspath(data), "recipe": recipe_name, "epochs": epochs,
             "batch_size": batch_size, "image_size": list(size), "learning_rate": learning_rate,
@@ -339,6 +383,7 @@ def train(
             "gamma": recipe.gamma, "weights": None if weights is None else os.fspath(weights), "seed": seed,
             "max_images": max_images, "strategy": strategy, "replicas": int(dist.num_replicas_in_sync),
             "mixed_precision": mixed_precision, "train_images": len(train_examples),
+            **({} if distill is None else distill.config()), "time_budget": time_budget,
             "val_images": len(val_examples), "recipe_source": recipe.source,
             "resumed_at_epochs": (resumed_config or {}).get("resumed_at_epochs", []) + ([start_epoch] if resume else []),
             "versions": {"tfsal": tfsal.__version__, "keras": keras.__version__, "tensorflow": _tf_version(),
@@ -356,12 +401,23 @@ def train(
             keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
             keras.callbacks.CSVLogger(history_path, append=resume is not None),
             keras.callbacks.LearningRateScheduler(step_schedule(recipe, learning_rate, epochs)),
+            *([clock] if time_budget else []),
             *(callbacks or []),
         ]
         start = time.time()
-        history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start_epoch,
-                          steps_per_epoch=-(-len(train_examples) // batch_size), callbacks=all_callbacks,
-                          verbose=verbose, shuffle=False)  # the tf.data pipeline shuffles, per (seed, epoch)
+        if distill is not None and distill.hint_epochs and start_epoch == 0:
+            with dist.scope():
+                hint = distill.pretrain(net, size, batch_size, learning_rate, seed,
+                                        [clock] if time_budget else [], verbose)
+            _write_json(os.path.join(run_dir, "hint_history.json"), hint)
+        if not clock.expired():
+            with multiworker_fit_fixes(net, dist):  # Keras 3.15 bugs, see tfsal/_keras_compat.py
+                history = net.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start_epoch,
+                                  steps_per_epoch=-(-len(fit_examples) // batch_size), callbacks=all_callbacks,
+                                  verbose=verbose, shuffle=False)  # the pipeline shuffles, per (seed, epoch)
+        else:
+            history = keras.callbacks.History()
+            history.history = {}
         train_seconds = time.time() - start
         net.save(os.path.join(run_dir, "last.keras"))
         if not os.path.exists(best_path):  # no epoch improved on the pre-resume best: keep the last weights
@@ -393,6 +449,138 @@ def train(
     return TrainResult(run_dir, best_path, dict(history.history), metrics, grid_path)
 
 
+class _Deadline:
+    """A Keras callback that stops training once ``seconds`` have passed since it was made (``None``: never)."""
+
+    def __new__(cls, seconds):
+        import keras
+
+        class Deadline(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seconds, self.start = seconds, time.time()
+
+            def expired(self):
+                return self.seconds is not None and time.time() - self.start > float(self.seconds)
+
+            def on_train_batch_end(self, batch, logs=None):
+                if self.expired():
+                    self.model.stop_training = True
+
+        return Deadline()
+
+
+class _Distillation:
+    """The distillation settings of one run: teacher, pseudo-maps, extra unlabelled images, hint epochs."""
+
+    def __init__(self, teacher, teacher_model, pseudo, hint_epochs, weight, train_examples):
+        self.teacher, self.teacher_model, self.pseudo = teacher, teacher_model, pseudo
+        self.hint_epochs, self.weight = int(hint_epochs or 0), float(1.0 if weight is None else weight)
+        self.train_examples, self.kind, self.items, self.extras = list(train_examples), None, {}, []
+
+    def use_pseudo(self, data, val_examples):
+        from tfsal import data as tdata
+        from tfsal.distill import read_pseudo_labels
+
+        meta, items = read_pseudo_labels(self.pseudo)
+        self.kind, self.items = meta["kind"], items
+        train_stems = {e.stem for e in self.train_examples}
+        extra_stems = sorted(set(items) - train_stems)
+        try:
+            test_stems = {e.stem for e in tdata.read_examples(data, "test")}
+        except ValueError:
+            test_stems = set()
+        leaked = sorted(set(extra_stems) & test_stems)
+        if leaked:
+            raise ValueError(
+                f"pseudo-label folder {self.pseudo!r} has {len(leaked)} image(s) of the test split of {data!r} "
+                f"(first: {leaked[0]!r}); training on them would leak the test set: label another image folder"
+            )
+        in_val = sorted(set(extra_stems) & {e.stem for e in val_examples})
+        if in_val:
+            import logging
+
+            logging.getLogger("tfsal.train").warning(
+                "%d pseudo-labelled image(s) are also validation images (first: %r): they train without their "
+                "fixations, but the validation loss that picks best.keras sees them", len(in_val), in_val[0])
+        self.extras = [tdata.Example(items[s][1], *_image_size_of(items[s][1])) for s in extra_stems]
+
+    def label_if_needed(self, run_dir, batch_size, verbose):
+        """Write the teacher's maps of the training images into RUN_DIR/pseudo when no folder was given."""
+        if self.pseudo is not None and self.kind is not None:
+            return
+        from tfsal.distill import pseudo_label, read_pseudo_labels
+
+        self.pseudo = os.path.join(run_dir, "pseudo")
+        pseudo_label(self.teacher_model, self.train_examples, self.pseudo, batch_size=batch_size,
+                     progress=verbose > 0)
+        meta, self.items = read_pseudo_labels(self.pseudo)
+        self.kind = meta["kind"]
+
+    @property
+    def examples(self):
+        return self.train_examples + self.extras
+
+    @property
+    def teacher_maps(self):
+        return [self.items[e.stem][0] if e.stem in self.items else None for e in self.examples]
+
+    def loss(self, gt_loss):
+        from tfsal.distill import DistillationLoss
+
+        return DistillationLoss(gt_loss, self.kind, self.weight)
+
+    def pretrain(self, net, size, batch_size, learning_rate, seed, callbacks, verbose):
+        from tfsal import data as tdata
+        from tfsal.distill import hint_pretrain
+
+        ds = tdata.make_dataset(self.examples, size, batch_size=batch_size, shuffle=True, augment=True, seed=seed,
+                                output="image")
+        return hint_pretrain(net, self.teacher_model, ds, epochs=self.hint_epochs, learning_rate=learning_rate,
+                             callbacks=callbacks, verbose=verbose)
+
+    def config(self):
+        with_maps = sum(e.stem in self.items for e in self.train_examples)
+        return {"teacher": None if self.teacher is None else os.path.abspath(self.teacher),
+                "pseudo": os.path.abspath(self.pseudo),
+                "teacher_kind": self.kind, "teacher_weight": self.weight, "hint_pretrain": self.hint_epochs,
+                "train_images_with_pseudo": with_maps, "unlabelled_images": len(self.extras)}
+
+
+def _image_size_of(path):
+    from tfsal.data._common import image_size
+
+    return image_size(path)
+
+
+def _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight):
+    """Check the distillation arguments of :func:`train`; ``None`` when the run does not distil."""
+    if teacher is None and pseudo is None:
+        if hint_pretrain:
+            raise ValueError(f"hint_pretrain={hint_pretrain!r} needs a teacher (--teacher PATH)")
+        if teacher_weight is not None:
+            raise ValueError("teacher_weight needs a teacher (--teacher PATH) or pseudo-labels (--pseudo DIR)")
+        return None
+    if hint_pretrain is not None and (not isinstance(hint_pretrain, int) or hint_pretrain < 0):
+        raise ValueError(f"hint_pretrain must be a non-negative number of epochs; got {hint_pretrain!r}")
+    if hint_pretrain and teacher is None:
+        raise ValueError("hint pre-training needs the teacher model: pass teacher=PATH (--teacher) as well")
+    if teacher_weight is not None and float(teacher_weight) < 0:
+        raise ValueError(f"teacher_weight must be >= 0; got {teacher_weight!r}")
+    teacher_model = None
+    if teacher is not None:
+        from tfsal.predict import load_model
+
+        teacher = os.fspath(teacher)
+        teacher_model = load_model(teacher)
+        teacher_model.trainable = False
+    d = _Distillation(teacher, teacher_model, None if pseudo is None else os.fspath(pseudo), hint_pretrain,
+                      teacher_weight, train_examples)
+    if pseudo is not None:
+        d.use_pseudo(data, val_examples)
+    return d
+
+
 def _resume_state(run_dir, given, epochs):
     """Settings of an unfinished run and the epoch to continue from; errors for anything that cannot resume."""
     run_dir = os.fspath(run_dir)
@@ -408,6 +596,8 @@ def _resume_state(run_dir, given, epochs):
         stored = config.get(key)
         if key == "image_size":
             value = list(_parse_size(value, None))
+        if key in ("teacher", "pseudo"):
+            value = os.path.abspath(os.fspath(value))
         if key == "model":
             from tfsal.models import model_info
 

@@ -13,7 +13,7 @@ from tfsal.data._maps import (
     fixation_map,
     saliency_map_from_fixations,
 )
-from tfsal.data._pipeline import TARGET_CHANNELS, make_dataset
+from tfsal.data._pipeline import DISTILL_TARGET_CHANNELS, TARGET_CHANNELS, make_dataset
 from tfsal.data._load import DEMO_ROOT, LAYOUTS, demo, detect_layout, load, read_demo, read_examples
 from tfsal.data.nus import read_nus
 from tfsal.data.salicon import read_salicon
@@ -31,6 +31,7 @@ __all__ = [
     "fixation_map",
     "saliency_map_from_fixations",
     "TARGET_CHANNELS",
+    "DISTILL_TARGET_CHANNELS",
     "make_dataset",
     "DEMO_ROOT",
     "LAYOUTS",

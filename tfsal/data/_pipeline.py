@@ -1,14 +1,20 @@
 """The tf.data input pipeline shared by every reader."""
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from tfsal.data._maps import DEFAULT_BLUR_SIGMA, tf_saliency_targets
 
-__all__ = ["make_dataset", "TARGET_CHANNELS"]
+__all__ = ["make_dataset", "TARGET_CHANNELS", "DISTILL_TARGET_CHANNELS"]
 
 # Supervised targets are one tensor (B, h, w, 2): channel 0 the continuous map in [0, 1], channel 1 the binary
 # fixation map. tfsal's losses read channel 0 and its NSS metric channel 1, so NSS can be monitored during fit.
 TARGET_CHANNELS = ("map", "fixmap")
+# With teacher maps (distillation, tfsal.distill.DistillationLoss) the target has three more channels: the
+# teacher's map resized to the map size, and two constant planes flagging whether the image has ground truth and
+# whether it has a teacher map (an unlabelled image has map and fixation map all zero and has_gt = 0).
+DISTILL_TARGET_CHANNELS = ("map", "fixmap", "teacher", "has_gt", "has_teacher")
 
 
 def _check_size(size, what):
@@ -37,6 +43,21 @@ def _decode_map(path, size):
     return tf.math.divide_no_nan(m, tf.reduce_max(m))
 
 
+def _read_npy_map(path):
+    m = np.load(path.decode() if isinstance(path, bytes) else path)
+    if m.ndim == 3 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.ndim != 2 or not np.all(np.isfinite(m)):
+        raise ValueError(f"teacher map {path!r}: expected a finite 2-D array; got shape {m.shape}")
+    return m.astype(np.float32)[..., None]
+
+
+def _load_teacher_map(path, size):
+    m = tf.numpy_function(_read_npy_map, [path], tf.float32, stateful=False)
+    m = tf.ensure_shape(m, [None, None, 1])
+    return tf.image.resize(m, size, method="bilinear", antialias=True)
+
+
 def make_dataset(
     examples,
     image_size=(192, 256),
@@ -51,6 +72,7 @@ def make_dataset(
     drop_remainder=False,
     epochs=None,
     initial_epoch=0,
+    teacher_maps=None,
 ):
     """Build a batched, prefetched ``tf.data.Dataset`` from :class:`~tfsal.data.Example` items.
 
@@ -79,6 +101,11 @@ def make_dataset(
             ``(seed, epoch)`` alone, so a run resumed at epoch k sees exactly the batches an uninterrupted run would.
             Batches never straddle two epochs. ``None``: one pass, re-shuffled on every iteration.
         initial_epoch: the first epoch to yield (with ``epochs``).
+        teacher_maps: for distillation: one entry per example, the path of a teacher map ``.npy`` (a 2-D float
+            array at any resolution, as :func:`tfsal.distill.pseudo_label` writes) or ``None``. The supervised
+            target then has the five channels of :data:`DISTILL_TARGET_CHANNELS`; the teacher map is resized
+            (bilinear) to ``map_size`` and flipped with the image. Examples without fixations or a map are allowed
+            when they have a teacher map (``has_gt`` = 0).
 
     Returns:
         A ``tf.data.Dataset``.
@@ -98,8 +125,17 @@ def make_dataset(
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
     image_size = _check_size(image_size, "image_size")
     map_size = _check_size(map_size or image_size, "map_size")
+    if teacher_maps is not None:
+        teacher_maps = [None if t is None else os.fspath(t) for t in teacher_maps]
+        if len(teacher_maps) != len(examples):
+            raise ValueError(f"teacher_maps must have one entry per example: got {len(teacher_maps)} for "
+                             f"{len(examples)} examples")
+        if output != "supervised":
+            raise ValueError(f"teacher_maps need output='supervised'; got output={output!r}")
+    has_teacher = [t is not None for t in teacher_maps] if teacher_maps is not None else [False] * len(examples)
     if output != "image":
-        unlabelled = [e.image_path for e in examples if e.fixations is None and e.map_path is None]
+        unlabelled = [e.image_path for e, t in zip(examples, has_teacher)
+                      if e.fixations is None and e.map_path is None and not t]
         if unlabelled:
             raise ValueError(
                 f"{len(unlabelled)} example(s) have neither fixations nor a map (first: {unlabelled[0]!r}); "
@@ -120,6 +156,10 @@ def make_dataset(
         "num_fixations": counts,
         "index": np.arange(len(examples), dtype=np.int64),
     }
+    distill = teacher_maps is not None
+    if distill:
+        tensors["teacher_path"] = np.array([t or "" for t in teacher_maps])
+        tensors["has_gt"] = np.array([e.fixations is not None or e.map_path is not None for e in examples], np.float32)
 
     def load(item):
         out = {
@@ -134,10 +174,18 @@ def make_dataset(
         given = tf.strings.length(item["map_path"]) > 0
         out["map"] = tf.cond(given, lambda: _decode_map(item["map_path"], map_size), lambda: sal)
         out["fixmap"] = fix
+        if distill:
+            has_t = tf.strings.length(item["teacher_path"]) > 0
+            out["teacher"] = tf.cond(has_t, lambda: _load_teacher_map(item["teacher_path"], map_size),
+                                     lambda: tf.zeros([*map_size, 1], tf.float32))
+            out["flags"] = tf.stack([item["has_gt"], tf.cast(has_t, tf.float32)])
         return out
 
     def finish(ds):
-        if output == "supervised":
+        if output == "supervised" and distill:
+            ds = ds.map(lambda d: (d["image"], tf.concat(
+                [d["map"], d["fixmap"], d["teacher"], tf.ones([*map_size, 2], tf.float32) * d["flags"]], axis=-1)))
+        elif output == "supervised":
             ds = ds.map(lambda d: (d["image"], tf.concat([d["map"], d["fixmap"]], axis=-1)))
         elif output == "image":
             ds = ds.map(lambda d: d["image"])
@@ -190,7 +238,7 @@ def _epoch_dataset(tensors, load, finish, n, shuffle, augment, seed, initial_epo
 def _flip(item, do):
     """Horizontal flip of image, map, fixation map and fixation coordinates when ``do`` (a boolean tensor)."""
     out = dict(item)
-    for key in ("image", "map", "fixmap"):
+    for key in ("image", "map", "fixmap", "teacher"):
         if key in item:
             out[key] = tf.cond(do, lambda k=key: tf.reverse(item[k], axis=[1]), lambda k=key: item[k])
     pts = item["fixations"]

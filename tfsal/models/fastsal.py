@@ -103,9 +103,23 @@ def fastsal_encoder(inputs, weights=None, model_name="fastsal"):
     s4 = DepthToSpace(2, name="fastsal_e1_d2s")(s4)
     features["e1"] = layers.Concatenate(name="fastsal_e1_concat")([taps[0], s4])
     for key, blocks in FEATURE_BLOCKS.items():
-        cat = layers.Concatenate(name=f"fastsal_{key}_concat")([taps[b] for b in blocks])
+        cat = _concat([taps[b] for b in blocks], name=f"fastsal_{key}_concat")
         features[key] = DepthToSpace(2, name=f"fastsal_{key}_d2s")(cat)
     return features
+
+
+# XNNPACK (the LiteRT CPU delegate) runs CONCATENATION with at most this many inputs; a wider one falls back to the
+# reference kernel and splits the delegated graph in two (measured on the int8 FastSal-A: e3's 7-input concat).
+_MAX_CONCAT_INPUTS = 4
+
+
+def _concat(tensors, name):
+    """Channel concat of ``tensors`` as nested concats of at most 4 inputs each (same values, same order)."""
+    if len(tensors) <= _MAX_CONCAT_INPUTS:
+        return layers.Concatenate(name=name)(tensors)
+    parts = [tensors[i : i + _MAX_CONCAT_INPUTS] for i in range(0, len(tensors), _MAX_CONCAT_INPUTS)]
+    parts = [p[0] if len(p) == 1 else layers.Concatenate(name=f"{name}_part{k + 1}")(p) for k, p in enumerate(parts)]
+    return _concat(parts, name)
 
 
 def _adapt(x, filters, name):
