@@ -29,6 +29,7 @@ setup(
         "click>=8.1",
         "tensorboard>=2.18",
         "ai-edge-litert>=1.2",
+        "flatbuffers>=24.3",  # tfsal.export re-packs .tflite files (share_identical_vectors)
         "h5py>=3.10",
         "pillow>=10",
     ],

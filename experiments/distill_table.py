@@ -16,7 +16,9 @@ Steps (seed 004 §III-B, SPEC §4), all at ``--image-size`` (96×128 by default,
    (b) ``GT + pseudo``: ``--teacher --pseudo``: train images get GT + eq. 3 to the teacher map, the extra images
        the eq. 3 term alone;
    (c) ``GT + pseudo + hint``: as (b) after ``--hint-pretrain`` epochs of eq. 1 hint pre-training (inside the same
-       budget).
+       budget);
+   (d) (not in the paper) ``GT + pseudo as GT``: as (b) with ``--teacher-loss kld_cc_bce``: the teacher term is the
+       GT loss against the min-max-normalised teacher map instead of eq. 3.
 
 4. Everything is scored on the OSIE **test** split (never used in training or selection) with NSS, CC, AUC-Judd,
    KLD and SIM (:func:`tfsal.evaluate.evaluate`), together with the centre-bias baseline. Each student is scored
@@ -93,6 +95,8 @@ STUDENTS = {
     "a": ("(a) GT", {}),
     "b": ("(b) GT + pseudo", {"pseudo": True}),
     "c": ("(c) GT + pseudo + hint", {"pseudo": True, "hint": True}),
+    # not in the paper: the teacher map (min-max normalised) as pseudo ground truth with the GT loss
+    "d": ("(d) GT + pseudo as GT", {"pseudo": True, "teacher_loss": "kld_cc_bce"}),
 }
 
 
@@ -111,6 +115,8 @@ def student_stage(args, key, teacher_path, pseudo_dir):
         kw.update(teacher=teacher_path, pseudo=pseudo_dir)
     if how.get("hint"):
         kw.update(hint_pretrain=args.hint_epochs)
+    if how.get("teacher_loss"):
+        kw.update(teacher_loss=how["teacher_loss"])
     t0 = time.time()
     result = train("fastsal-a", data=args.data, recipe=BUDGET_RECIPE, epochs=args.max_epochs,
                    image_size=args.image_size, out=run, time_budget=args.budget, seed=0, verbose=0, **kw)

@@ -203,6 +203,10 @@ def test_distillation_loss_mixes_terms_per_image():
     assert float(eq2_loss(both[..., :2], both[..., 2:3], pred)[0]) == pytest.approx(out[0], rel=1e-5)
     half = np.asarray(distillation_loss(y, p, gt_loss="bce", kind="sigmoid", teacher_weight=0.5))
     assert half == pytest.approx([bce_gt + 0.5 * bce_teacher, bce_gt, 0.5 * bce_teacher], rel=1e-5)
+    # the teacher map as pseudo ground truth: BCE to the min-max-normalised teacher map (0.5, 0.5 → all zeros)
+    pseudo_gt = np.asarray(distillation_loss(y, p, gt_loss="bce", kind="density", teacher_loss="bce"))
+    bce_zero = -(math.log(0.2) + math.log(0.8)) / 2
+    assert pseudo_gt == pytest.approx([bce_gt + bce_zero, bce_gt, bce_zero], rel=1e-5)
     # a density teacher: the teacher term is eq. 3
     dens = _targets((1.0, 0.0), (0.25, 0.75), 1, 1)
     expected = -math.log(0.8) + float(eq3_loss(_row(0.25, 0.75), pred)[0])
@@ -278,6 +282,7 @@ def test_hint_model_shapes_and_errors():
         hint_model(student, teacher, teacher_taps=("block3_conv3",))
 
 
+@pytest.mark.slow
 def test_train_with_teacher_pseudo_folder_and_hint(teachers, tmp_path):
     """`train(teacher=, pseudo=, hint_pretrain=)`: extra images join as unlabelled, the run records it all."""
     from tfsal.data import read_demo

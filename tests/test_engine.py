@@ -117,6 +117,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_multiworker_strategy_across_two_local_processes(tmp_path):
     """Two worker processes on loopback train one epoch together; both stop by themselves (bounded by timeout)."""
     ports = ",".join(str(p) for p in _free_ports(2))

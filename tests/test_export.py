@@ -146,6 +146,27 @@ def test_export_int8_io_and_calibration_folder(tmp_path, images, io_dtype):
     assert r.parity["cc_mean"] >= 0.9
 
 
+def test_share_identical_vectors_is_smaller_and_bit_identical():
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfsal.export import _convert_tflite, share_identical_vectors
+
+    model = _tiny_model()
+    rep = np.random.default_rng(0).uniform(0, 255, (4, 32, 48, 3)).astype("float32")
+    original = _convert_tflite(model, "int8", "uint8", rep, progress=False)
+    packed = share_identical_vectors(original)
+    assert len(packed) < len(original)
+    x = np.random.default_rng(1).integers(0, 256, (1, 32, 48, 3)).astype(np.uint8)
+    outs = []
+    for content in (original, packed):
+        interp = Interpreter(model_content=content)
+        interp.allocate_tensors()
+        interp.set_tensor(interp.get_input_details()[0]["index"], x)
+        interp.invoke()
+        outs.append(interp.get_tensor(interp.get_output_details()[0]["index"]).copy())
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 def test_export_float16_dynamic_and_parity_failure(tmp_path, images):
     from tfsal.export import export_model
 

@@ -94,6 +94,8 @@ def info_cmd(name, image_size):
               help="Pseudo-map folder from 'tfsal pseudo-label'; its extra images train on their maps alone.")
 @click.option("--hint-pretrain", type=int, default=None, help="Epochs of hint-loss pre-training (needs --teacher).")
 @click.option("--teacher-weight", type=float, default=None, help="Weight of the teacher term (default 1).")
+@click.option("--teacher-loss", default=None,
+              help="Train to the min-max teacher map with this loss (e.g. kld_cc_bce) instead of eq. 2/3.")
 @click.option("--time-budget", type=float, default=None, help="Stop training after this many seconds.")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""

@@ -207,7 +207,15 @@ def hint_loss(student_features, teacher_features):
 TEACHER_KINDS = ("sigmoid", "density")
 
 
-def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_weight=1.0):
+def _minmax(m):
+    """Per-image min-max normalisation of ``(B, h, w, 1)`` maps to [0, 1] (a constant map gives zeros)."""
+    flat = _flat(m)
+    lo = ops.min(flat, axis=1)[:, None, None, None]
+    rng = ops.max(flat, axis=1)[:, None, None, None] - lo
+    return ops.where(rng > 0, (m - lo) / ops.maximum(rng, EPS), 0.0)
+
+
+def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, teacher_loss=None):
     """Ground-truth term + teacher term per image, for targets that mix labelled and pseudo-labelled images.
 
     ``y_true`` has the five channels of :data:`tfsal.data.DISTILL_TARGET_CHANNELS` (``make_dataset(...,
@@ -218,6 +226,8 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
     with ``T`` = BCE to the teacher map for a sigmoid teacher (so ``gt_loss="bce"`` gives FastSal eq. 2 exactly)
     and ``T`` = :func:`eq3_loss` for a density teacher (eq. 3; for images with ground truth tfsal adds the GT term,
     as eq. 2 does). An image without ground truth is trained on the teacher alone, as the paper's unlabelled images.
+    With ``teacher_loss`` set, ``T`` is instead that :data:`tfsal.losses.LOSSES` loss against the min-max-normalised
+    teacher map (the teacher map used as pseudo ground truth, a common alternative to the paper's terms).
 
     Args:
         y_true: ``(B, h, w, 5)`` distillation targets.
@@ -225,6 +235,7 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
         gt_loss: a :data:`tfsal.losses.LOSSES` name for the ground-truth term (``"bce"`` as in eq. 2).
         kind: ``"sigmoid"`` or ``"density"`` (:data:`TEACHER_KINDS`).
         teacher_weight: weight ``α`` of the teacher term (1 in the paper).
+        teacher_loss: ``None`` (the paper's term for ``kind``) or a :data:`tfsal.losses.LOSSES` name.
 
     Returns:
         ``(B,)`` per-image loss.
@@ -237,8 +248,9 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
     """
     if kind not in TEACHER_KINDS:
         raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
-    if gt_loss not in LOSSES:
-        raise ValueError(f"unknown loss {gt_loss!r}; expected one of {sorted(LOSSES)}")
+    for loss in (gt_loss, teacher_loss):
+        if loss is not None and loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
     y = ops.cast(y_true, "float32")
     if y.shape[-1] is not None and y.shape[-1] != 5:
         raise ValueError(f"distillation targets need 5 channels (map, fixmap, teacher, has_gt, has_teacher); "
@@ -250,7 +262,10 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
     # would survive multiplication by 0 in the gradient.
     gt_safe = ops.where(has_gt[:, None, None, None] > 0, y[..., 0:2], ops.concatenate([teacher, teacher], axis=-1))
     gt_term = LOSSES[gt_loss](gt_safe, y_pred)
-    if kind == "sigmoid":
+    if teacher_loss is not None:
+        t_map = _minmax(teacher)
+        t_term = LOSSES[teacher_loss](ops.concatenate([t_map, t_map], axis=-1), y_pred)
+    elif kind == "sigmoid":
         t_term = bce(teacher, y_pred)
     else:
         t_safe = ops.where(has_teacher[:, None, None, None] > 0, teacher, ops.ones_like(teacher))
@@ -266,27 +281,31 @@ class DistillationLoss(keras.losses.Loss):
         gt_loss: the ground-truth term, a :data:`tfsal.losses.LOSSES` name.
         kind: ``"sigmoid"`` (eq. 2) or ``"density"`` (eq. 3) teacher.
         teacher_weight: weight of the teacher term.
+        teacher_loss: ``None`` (the paper's term) or a :data:`tfsal.losses.LOSSES` name (see
+            :func:`distillation_loss`).
         name: the loss name shown in logs.
 
     Example:
         >>> loss = DistillationLoss("bce", "sigmoid")    # FastSal eq. 2
     """
 
-    def __init__(self, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, name="distillation",
+    def __init__(self, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, teacher_loss=None, name="distillation",
                  reduction="sum_over_batch_size", dtype=None):
         if kind not in TEACHER_KINDS:
             raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
-        if gt_loss not in LOSSES:
-            raise ValueError(f"unknown loss {gt_loss!r}; expected one of {sorted(LOSSES)}")
+        for loss in (gt_loss, teacher_loss):
+            if loss is not None and loss not in LOSSES:
+                raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.gt_loss, self.kind, self.teacher_weight = gt_loss, kind, float(teacher_weight)
+        self.teacher_loss = teacher_loss
 
     def call(self, y_true, y_pred):
-        return distillation_loss(y_true, y_pred, self.gt_loss, self.kind, self.teacher_weight)
+        return distillation_loss(y_true, y_pred, self.gt_loss, self.kind, self.teacher_weight, self.teacher_loss)
 
     def get_config(self):
         return {"gt_loss": self.gt_loss, "kind": self.kind, "teacher_weight": self.teacher_weight,
-                "name": self.name, "reduction": self.reduction}
+                "teacher_loss": self.teacher_loss, "name": self.name, "reduction": self.reduction}
 
 
 # ------------------------------------------------------------------------------------------------ hint loss
@@ -409,10 +428,11 @@ def hint_pretrain(student, teacher, dataset, epochs=1, learning_rate=1e-3, stude
     model = hint_model(student, teacher, student_taps, teacher_taps)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=lambda y, p: p)
 
-    def with_dummy(*batch):
-        image = batch[0]
+    def with_dummy(image):
         return image, tf.zeros([tf.shape(image)[0], 1], tf.float32)
 
+    if isinstance(dataset.element_spec, tuple):  # (image, target, ...) batches: keep the images
+        dataset = dataset.map(lambda image, *rest: image)
     ds = dataset.map(with_dummy)
     hist = model.fit(ds, epochs=int(epochs), steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose,
                      shuffle=False)

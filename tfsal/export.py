@@ -41,6 +41,7 @@ __all__ = [
     "export_model",
     "fold_fastsal_c",
     "fold_fastsal_a",
+    "share_identical_vectors",
     "tflite_ops",
     "default_parity_images",
     "parity_check",
@@ -465,6 +466,44 @@ def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
         raise
 
 
+def share_identical_vectors(content):
+    """The same ``.tflite`` model with identical zero-point vectors stored once (a smaller, equivalent file).
+
+    The converter writes every per-channel quantised tensor's zero points as its own int64 vector — all zeros for
+    int8 weights, 8 bytes per channel: 0.34 MB of FastSal-A's 4.27 MB int8 file. A FlatBuffer may point many
+    tables at one vector, so the model is re-packed (as ``tensorflow/lite/tools/flatbuffer_utils.py`` does) with
+    one copy of each distinct zero-point vector. Ops, weights, scales and results are unchanged (a test checks the
+    outputs are bit-identical).
+
+    Args:
+        content: the bytes of a ``.tflite`` file.
+
+    Returns:
+        The bytes of the re-packed file.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    class _SharingBuilder(flatbuffers.Builder):
+        def __init__(self, size):
+            super().__init__(size)
+            self.shared = {}
+
+        def CreateNumpyVector(self, x):  # noqa: N802 (FlatBuffers' name)
+            x = np.asarray(x)
+            if x.dtype != np.int64:  # zero points are the only int64 vectors of a TFLite model
+                return super().CreateNumpyVector(x)
+            key = (x.shape, x.tobytes())
+            if key not in self.shared:
+                self.shared[key] = super().CreateNumpyVector(x)
+            return self.shared[key]
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    builder = _SharingBuilder(len(content))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 class _TFLiteRunner:
     """Run a .tflite file on raw [0, 255] float images, (de)quantising as an app would."""
 
@@ -719,7 +758,7 @@ def export_model(
     out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
     if format == "tflite":
-        content = _convert_tflite(export_net, quantize, io_dtype, rep, progress)
+        content = share_identical_vectors(_convert_tflite(export_net, quantize, io_dtype, rep, progress))
         ops = tflite_ops(content)
         bad = _bad_ops(ops)
         if bad:

@@ -168,7 +168,7 @@ def _parse_size(image_size, default):
 # Settings a resumed run takes from its config.json (they cannot be changed on resume, except epochs).
 _RESUMED_SETTINGS = ("model", "data", "recipe", "batch_size", "image_size", "learning_rate", "optimizer", "loss",
                      "weights", "seed", "max_images", "strategy", "mixed_precision", "teacher", "pseudo",
-                     "hint_pretrain", "teacher_weight", "time_budget")
+                     "hint_pretrain", "teacher_weight", "teacher_loss", "time_budget")
 
 
 def make_strategy(name=None):
@@ -223,6 +223,7 @@ def train(
     pseudo=None,
     hint_pretrain=None,
     teacher_weight=None,
+    teacher_loss=None,
     time_budget=None,
     callbacks=None,
     num_preview=6,
@@ -269,6 +270,8 @@ def train(
         hint_pretrain: epochs of hint-loss pre-training of the student's encoder against ``teacher``'s features
             (FastSal eq. 1, :func:`tfsal.distill.hint_pretrain`) before the main training; ``None``/0 = none.
         teacher_weight: weight of the teacher term (1, the paper's, when ``None``).
+        teacher_loss: ``None`` (the paper's teacher term for the teacher's kind) or a :data:`tfsal.losses.LOSSES`
+            name: that loss to the min-max-normalised teacher map (the teacher map as pseudo ground truth).
         time_budget: stop training after this many seconds from the start of the run (pseudo-labelling and the
             hint stage included), at the end of a batch; ``best.keras`` / ``last.keras`` are saved as usual.
         callbacks: extra Keras callbacks.
@@ -298,7 +301,7 @@ def train(
              "learning_rate": learning_rate, "optimizer": optimizer, "loss": loss, "weights": weights, "seed": seed,
              "max_images": max_images, "strategy": strategy, "mixed_precision": mixed_precision,
              "teacher": teacher, "pseudo": pseudo, "hint_pretrain": hint_pretrain, "teacher_weight": teacher_weight,
-             "time_budget": time_budget}
+             "teacher_loss": teacher_loss, "time_budget": time_budget}
     start_epoch, resumed_config = 0, None
     if resume is not None:
         resumed_config, start_epoch = _resume_state(resume, given, epochs)
@@ -311,6 +314,7 @@ def train(
         teacher, pseudo = resumed_config.get("teacher"), resumed_config.get("pseudo")
         hint_pretrain = resumed_config.get("hint_pretrain") if teacher or pseudo else None
         teacher_weight = resumed_config.get("teacher_weight") if teacher or pseudo else None
+        teacher_loss = resumed_config.get("teacher_loss") if teacher or pseudo else None
         time_budget = resumed_config.get("time_budget")
         epochs = epochs if epochs is not None else resumed_config["epochs"]
 
@@ -339,7 +343,8 @@ def train(
     # Validate everything that can fail before creating the run directory.
     train_examples = tdata.read_examples(data, "train")[:max_images]
     val_examples = tdata.read_examples(data, "val")[:max_images]
-    distill = _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight)
+    distill = _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight,
+                             teacher_loss)
     if time_budget is not None and float(time_budget) <= 0:
         raise ValueError(f"time_budget must be a positive number of seconds; got {time_budget!r}")
     dist = make_strategy(strategy)
@@ -473,8 +478,9 @@ class _Deadline:
 class _Distillation:
     """The distillation settings of one run: teacher, pseudo-maps, extra unlabelled images, hint epochs."""
 
-    def __init__(self, teacher, teacher_model, pseudo, hint_epochs, weight, train_examples):
+    def __init__(self, teacher, teacher_model, pseudo, hint_epochs, weight, train_examples, teacher_loss=None):
         self.teacher, self.teacher_model, self.pseudo = teacher, teacher_model, pseudo
+        self.teacher_loss = teacher_loss
         self.hint_epochs, self.weight = int(hint_epochs or 0), float(1.0 if weight is None else weight)
         self.train_examples, self.kind, self.items, self.extras = list(train_examples), None, {}, []
 
@@ -528,7 +534,7 @@ class _Distillation:
     def loss(self, gt_loss):
         from tfsal.distill import DistillationLoss
 
-        return DistillationLoss(gt_loss, self.kind, self.weight)
+        return DistillationLoss(gt_loss, self.kind, self.weight, self.teacher_loss)
 
     def pretrain(self, net, size, batch_size, learning_rate, seed, callbacks, verbose):
         from tfsal import data as tdata
@@ -543,7 +549,8 @@ class _Distillation:
         with_maps = sum(e.stem in self.items for e in self.train_examples)
         return {"teacher": None if self.teacher is None else os.path.abspath(self.teacher),
                 "pseudo": os.path.abspath(self.pseudo),
-                "teacher_kind": self.kind, "teacher_weight": self.weight, "hint_pretrain": self.hint_epochs,
+                "teacher_kind": self.kind, "teacher_weight": self.weight, "teacher_loss": self.teacher_loss,
+                "hint_pretrain": self.hint_epochs,
                 "train_images_with_pseudo": with_maps, "unlabelled_images": len(self.extras)}
 
 
@@ -553,14 +560,20 @@ def _image_size_of(path):
     return image_size(path)
 
 
-def _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight):
+def _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight,
+                   teacher_loss=None):
     """Check the distillation arguments of :func:`train`; ``None`` when the run does not distil."""
+    from tfsal.losses import LOSSES
+
     if teacher is None and pseudo is None:
         if hint_pretrain:
             raise ValueError(f"hint_pretrain={hint_pretrain!r} needs a teacher (--teacher PATH)")
-        if teacher_weight is not None:
-            raise ValueError("teacher_weight needs a teacher (--teacher PATH) or pseudo-labels (--pseudo DIR)")
+        if teacher_weight is not None or teacher_loss is not None:
+            raise ValueError("teacher_weight / teacher_loss need a teacher (--teacher PATH) or pseudo-labels "
+                             "(--pseudo DIR)")
         return None
+    if teacher_loss is not None and teacher_loss not in LOSSES:
+        raise ValueError(f"unknown teacher loss {teacher_loss!r}; expected one of {sorted(LOSSES)}")
     if hint_pretrain is not None and (not isinstance(hint_pretrain, int) or hint_pretrain < 0):
         raise ValueError(f"hint_pretrain must be a non-negative number of epochs; got {hint_pretrain!r}")
     if hint_pretrain and teacher is None:
@@ -575,7 +588,7 @@ def _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pre
         teacher_model = load_model(teacher)
         teacher_model.trainable = False
     d = _Distillation(teacher, teacher_model, None if pseudo is None else os.fspath(pseudo), hint_pretrain,
-                      teacher_weight, train_examples)
+                      teacher_weight, train_examples, teacher_loss)
     if pseudo is not None:
         d.use_pseudo(data, val_examples)
     return d
