@@ -18,7 +18,8 @@ Steps (seed 004 §III-B, SPEC §4), all at ``--image-size`` (96×128 by default,
    (c) ``GT + pseudo + hint``: as (b) after ``--hint-pretrain`` epochs of eq. 1 hint pre-training (inside the same
        budget);
    (d) (not in the paper) ``GT + pseudo as GT``: as (b) with ``--teacher-loss kld_cc_bce``: the teacher term is the
-       GT loss against the min-max-normalised teacher map instead of eq. 3.
+       GT loss against the min-max-normalised teacher map instead of eq. 3;
+   (e) (not in the paper) as (d) after the hint pre-training of (c).
 
 4. Everything is scored on the OSIE **test** split (never used in training or selection) with NSS, CC, AUC-Judd,
    KLD and SIM (:func:`tfsal.evaluate.evaluate`), together with the centre-bias baseline. Each student is scored
@@ -97,6 +98,7 @@ STUDENTS = {
     "c": ("(c) GT + pseudo + hint", {"pseudo": True, "hint": True}),
     # not in the paper: the teacher map (min-max normalised) as pseudo ground truth with the GT loss
     "d": ("(d) GT + pseudo as GT", {"pseudo": True, "teacher_loss": "kld_cc_bce"}),
+    "e": ("(e) GT + pseudo as GT + hint", {"pseudo": True, "teacher_loss": "kld_cc_bce", "hint": True}),
 }
 
 

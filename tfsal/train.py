@@ -268,7 +268,8 @@ def train(
             with the same file stem, and its other images are added to the training set as unlabelled images,
             trained on their pseudo-map alone. Images of the data's test split are refused.
         hint_pretrain: epochs of hint-loss pre-training of the student's encoder against ``teacher``'s features
-            (FastSal eq. 1, :func:`tfsal.distill.hint_pretrain`) before the main training; ``None``/0 = none.
+            (FastSal eq. 1, :func:`tfsal.distill.hint_pretrain`; Adam at the run's learning rate, on the training and
+            unlabelled images) before the main training; ``None``/0 = none. Skipped when resuming.
         teacher_weight: weight of the teacher term (1, the paper's, when ``None``).
         teacher_loss: ``None`` (the paper's teacher term for the teacher's kind) or a :data:`tfsal.losses.LOSSES`
             name: that loss to the min-max-normalised teacher map (the teacher map as pseudo ground truth).
