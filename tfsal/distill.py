@@ -39,6 +39,13 @@ def _flat(x):
     return ops.reshape(x, (ops.shape(x)[0], -1))
 
 
+def _minmax_rows(x):
+    """Min-max normalisation of each row of ``(B, N)`` to [0, 1]; a constant row gives zeros."""
+    lo = ops.min(x, axis=1, keepdims=True)
+    rng = ops.max(x, axis=1, keepdims=True) - lo
+    return ops.where(rng > 0, (x - lo) / ops.maximum(rng, EPS), 0.0)
+
+
 def sigmoid_to_logits(p):
     """The student's unnormalised output ``ŷ`` from its sigmoid map: ``ŷ = ln(p / (1 − p))``.
 
@@ -146,9 +153,7 @@ def eq3_loss(y_teacher, y_pred, from_logits=False, kl_weight=1.0, cos_weight=1.0
     num = ops.sum(t * g, axis=1)
     den = ops.sqrt(ops.sum(t * t, axis=1)) * ops.sqrt(ops.sum(g * g, axis=1))
     cos = num / ops.maximum(den, EPS)
-    t_min = ops.min(t, axis=1, keepdims=True)
-    t_range = ops.max(t, axis=1, keepdims=True) - t_min
-    f = ops.where(t_range > 0, (t - t_min) / ops.maximum(t_range, EPS), 0.0)
+    f = _minmax_rows(t)
     bce_term = -ops.mean(f * ops.log(p) + (1.0 - f) * ops.log(1.0 - p), axis=1)
     return kl_weight * kl + cos_weight * (1.0 - cos) + bce_weight * bce_term
 
@@ -209,10 +214,16 @@ TEACHER_KINDS = ("sigmoid", "density")
 
 def _minmax(m):
     """Per-image min-max normalisation of ``(B, h, w, 1)`` maps to [0, 1] (a constant map gives zeros)."""
-    flat = _flat(m)
-    lo = ops.min(flat, axis=1)[:, None, None, None]
-    rng = ops.max(flat, axis=1)[:, None, None, None] - lo
-    return ops.where(rng > 0, (m - lo) / ops.maximum(rng, EPS), 0.0)
+    return ops.reshape(_minmax_rows(_flat(m)), ops.shape(m))
+
+
+def _check_distill_args(gt_loss, kind, teacher_loss=None):
+    """Raise ``ValueError`` for an unknown teacher kind or loss name (shared by the loss and ``tfsal train``)."""
+    if kind is not None and kind not in TEACHER_KINDS:
+        raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
+    for loss in (gt_loss, teacher_loss):
+        if loss is not None and loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
 
 
 def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, teacher_loss=None):
@@ -246,11 +257,7 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
         >>> round(float(distillation_loss(y, np.full((1, 2, 2, 1), 0.5, "float32"))[0]), 4)  # 2 ln 2
         1.3863
     """
-    if kind not in TEACHER_KINDS:
-        raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
-    for loss in (gt_loss, teacher_loss):
-        if loss is not None and loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+    _check_distill_args(gt_loss, kind, teacher_loss)
     y = ops.cast(y_true, "float32")
     if y.shape[-1] is not None and y.shape[-1] != 5:
         raise ValueError(f"distillation targets need 5 channels (map, fixmap, teacher, has_gt, has_teacher); "
@@ -291,11 +298,7 @@ class DistillationLoss(keras.losses.Loss):
 
     def __init__(self, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, teacher_loss=None, name="distillation",
                  reduction="sum_over_batch_size", dtype=None):
-        if kind not in TEACHER_KINDS:
-            raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
-        for loss in (gt_loss, teacher_loss):
-            if loss is not None and loss not in LOSSES:
-                raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+        _check_distill_args(gt_loss, kind, teacher_loss)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.gt_loss, self.kind, self.teacher_weight = gt_loss, kind, float(teacher_weight)
         self.teacher_loss = teacher_loss
@@ -496,8 +499,8 @@ def read_pseudo_labels(folder):
         folder: a folder written by :func:`pseudo_label` / ``tfsal pseudo-label``.
 
     Returns:
-        ``(metadata, items)``: the ``pseudo_labels.json`` dict and ``{stem: (map_path, image_path)}`` for every map
-        present whose image is still there.
+        ``(metadata, items)``: the ``pseudo_labels.json`` dict and ``{stem: (map_path, example)}`` for every map
+        present whose image is still there (``example``: an unlabelled :class:`~tfsal.data.Example` of the image).
 
     Raises:
         FileNotFoundError: no such folder or no metadata in it.
@@ -517,7 +520,7 @@ def read_pseudo_labels(folder):
     for ex in examples:
         path = os.path.join(folder, ex.stem + ".npy")
         if os.path.isfile(path):
-            items[ex.stem] = (path, ex.image_path)
+            items[ex.stem] = (path, ex)
     return meta, items
 
 

@@ -165,12 +165,6 @@ def _parse_size(image_size, default):
     return tuple(int(v) for v in image_size)
 
 
-# Settings a resumed run takes from its config.json (they cannot be changed on resume, except epochs).
-_RESUMED_SETTINGS = ("model", "data", "recipe", "batch_size", "image_size", "learning_rate", "optimizer", "loss",
-                     "weights", "seed", "max_images", "strategy", "mixed_precision", "teacher", "pseudo",
-                     "hint_pretrain", "teacher_weight", "teacher_loss", "time_budget")
-
-
 def make_strategy(name=None):
     """The ``tf.distribute`` strategy for ``--strategy``.
 
@@ -510,7 +504,7 @@ class _Distillation:
             logging.getLogger("tfsal.train").warning(
                 "%d pseudo-labelled image(s) are also validation images (first: %r): they train without their "
                 "fixations, but the validation loss that picks best.keras sees them", len(in_val), in_val[0])
-        self.extras = [tdata.Example(items[s][1], *_image_size_of(items[s][1])) for s in extra_stems]
+        self.extras = [items[s][1] for s in extra_stems]
 
     def label_if_needed(self, run_dir, batch_size, verbose):
         """Write the teacher's maps of the training images into RUN_DIR/pseudo when no folder was given."""
@@ -555,16 +549,10 @@ class _Distillation:
                 "train_images_with_pseudo": with_maps, "unlabelled_images": len(self.extras)}
 
 
-def _image_size_of(path):
-    from tfsal.data._common import image_size
-
-    return image_size(path)
-
-
 def _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight,
                    teacher_loss=None):
     """Check the distillation arguments of :func:`train`; ``None`` when the run does not distil."""
-    from tfsal.losses import LOSSES
+    from tfsal.distill import _check_distill_args
 
     if teacher is None and pseudo is None:
         if hint_pretrain:
@@ -573,8 +561,7 @@ def _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pre
             raise ValueError("teacher_weight / teacher_loss need a teacher (--teacher PATH) or pseudo-labels "
                              "(--pseudo DIR)")
         return None
-    if teacher_loss is not None and teacher_loss not in LOSSES:
-        raise ValueError(f"unknown teacher loss {teacher_loss!r}; expected one of {sorted(LOSSES)}")
+    _check_distill_args(None, None, teacher_loss)
     if hint_pretrain is not None and (not isinstance(hint_pretrain, int) or hint_pretrain < 0):
         raise ValueError(f"hint_pretrain must be a non-negative number of epochs; got {hint_pretrain!r}")
     if hint_pretrain and teacher is None:
