@@ -39,6 +39,7 @@ def test_model_contract(name, tmp_path):
     y = np.concatenate([y, (y > 0.9).astype("float32")], axis=-1)
     # The model's own recipe loss (e.g. MSE for Pan's linear-output shallow net, KLD + CC + BCE for FastSal).
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SaliencyLoss(get_recipe(entry.recipe).loss))
+    model.optimizer.build(model.trainable_variables)  # as tfsal.train does: the train step is traced once, not twice
     first = float(model.train_on_batch(x, y))
     for _ in range(5):
         last = float(model.train_on_batch(x, y))

@@ -17,7 +17,7 @@ runs a real two-worker job through it.
 import contextlib
 import types
 
-__all__ = ["multiworker_fit_fixes", "is_multiworker", "worker_suffix"]
+__all__ = ["multiworker_fit_fixes", "is_multiworker", "worker_suffix", "run_graph", "layer_consumers"]
 
 
 def is_multiworker(strategy):
@@ -112,3 +112,33 @@ def multiworker_fit_fixes(model, strategy):
             del model._maybe_symbolic_build
         except AttributeError:
             pass
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Walking a functional model's graph (used by tfsal.quantize). Keras 3 has no public API to intercept every
+# layer's output of a functional model; ``Functional._run_through_graph`` (Keras 3.x) is the hook, and
+# ``node.input_tensors`` / ``tensor._keras_history`` give the graph's edges. Both are used only here.
+# --------------------------------------------------------------------------------------------------------------
+def _check_functional(model):
+    if not hasattr(model, "_run_through_graph") or not hasattr(model, "_nodes_by_depth"):
+        raise TypeError(
+            f"expected a functional keras.Model (built from keras.Input); got {type(model).__name__} "
+            f"{getattr(model, 'name', '')!r}"
+        )
+
+
+def run_graph(model, inputs, operation_fn):
+    """Run a functional model, calling ``operation_fn(layer)(*args, **kwargs)`` in place of each layer."""
+    _check_functional(model)
+    return model._run_through_graph(inputs, operation_fn=operation_fn)
+
+
+def layer_consumers(model):
+    """``{layer name: [layers that take its output]}`` for a functional model."""
+    _check_functional(model)
+    consumers = {layer.name: [] for layer in model.layers}
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                consumers.setdefault(tensor._keras_history[0].name, []).append(layer)
+    return consumers

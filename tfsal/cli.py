@@ -214,6 +214,31 @@ def export_cmd(model_path, fmt, no_fold, quiet, **kwargs):
                f"min {p['cc_min']:.5f}, max |diff| {p['max_abs_diff']:.5f} (threshold {p['min_cc']})")
 
 
+@main.command("int8-finetune", cls=_Command)
+@click.argument("model_path")
+@click.option("--out", required=True, help="The .keras file to write (must not exist).")
+@click.option("--data", default=None, help="'demo' (default) or a dataset folder (its train split).")
+@click.option("--epochs", type=int, default=None, help="Epochs (default 12).")
+@click.option("--consistency-weight", type=float, default=None,
+              help="Weight of 1 - CC(float map, simulated int8 map) (default 100).")
+@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate (default 1e-4).")
+@click.option("--loss", default=None, help="Task loss (default kld_cc_bce).")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--calibration", default=None, help="Folder of calibration images (default: demo train, as export).")
+@click.option("--num-calibration", type=int, default=None, help="At most N calibration images (100).")
+@click.option("--seed", type=int, default=None)
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def int8_finetune_cmd(model_path, out, quiet, **kwargs):
+    """Fine-tune MODEL_PATH (.keras) so that its full-integer (int8) TFLite export matches it."""
+    from tfsal.quantize import int8_finetune
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if quiet:
+        kwargs["progress"] = False
+    click.echo(int8_finetune(model_path, out, **kwargs).summary())
+
+
 @main.command("benchmark", cls=_Command)
 @click.argument("model_paths", nargs=-1, required=True)
 @click.option("--threads", default=None, help="Comma-separated thread counts (default 1,2).")

@@ -430,6 +430,7 @@ def hint_pretrain(student, teacher, dataset, epochs=1, learning_rate=1e-3, stude
 
     model = hint_model(student, teacher, student_taps, teacher_taps)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=lambda y, p: p)
+    model.optimizer.build(model.trainable_variables)  # slots now: lazily built ones make fit trace its step twice
 
     def with_dummy(image):
         return image, tf.zeros([tf.shape(image)[0], 1], tf.float32)

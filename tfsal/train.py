@@ -368,6 +368,10 @@ def train(
         else:
             with dist.scope():
                 net.compile(optimizer=opt, loss=SaliencyLoss(loss), metrics=[NSS(), CC(), KLD()])
+        with dist.scope():
+            # Create the optimizer's slots now: built lazily inside the first train step, they make tf.function
+            # trace the whole step twice (variable creation, then the real graph), ~25 s for FastSal on a CPU.
+            opt.build(net.trainable_variables)
 
         map_size = tuple(int(v) for v in net.output_shape[1:3])  # targets at the model's output resolution
         train_ds = tdata.make_dataset(fit_examples, size, map_size, batch_size=batch_size, shuffle=True,

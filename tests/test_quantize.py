@@ -1,0 +1,95 @@
+"""tfsal.quantize: quantisation points, the int8 simulation against a real int8 file, int8 fine-tuning, CLI errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from test_export import _tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("q") / "tiny.keras")
+    _tiny_model().save(path)
+    return path
+
+
+def _images(n, shape=(32, 48), seed=0):
+    from tfsal.data import read_examples
+    from tfsal.export import prepare_images
+
+    return prepare_images([e.image_path for e in read_examples("demo", "val")[seed:seed + n]], shape)
+
+
+def test_quantization_points_follow_tflite_fusion():
+    from tfsal.models import create_model
+    from tfsal.quantize import quantization_points
+
+    model = create_model("fastsal-a", input_shape=(64, 96, 3))
+    points = quantization_points(model)
+    # Conv -> BN -> ReLU is one fused op: its ReLU is the point, the conv and BN are not.
+    assert "fastsal_dec1_expand_relu" in points
+    assert "fastsal_dec1_expand" not in points and "fastsal_dec1_expand_bn" not in points
+    # A projection BN without a ReLU and the residual add are points; depth_to_space keeps its input's scale.
+    assert {"fastsal_dec1_project_bn", "fastsal_dec1_add", "fastsal_out"} <= set(points)
+    assert "fastsal_dec1_d2s" not in points and "image" not in points
+    assert len(points) == len(set(points))
+
+
+def test_simulation_predicts_the_real_int8_file(tmp_path, tiny):
+    from tfsal.export import _TFLiteRunner, _cc, export_model
+    from tfsal.predict import load_model
+    from tfsal.quantize import calibrate_ranges, simulate_int8
+
+    model = load_model(tiny)
+    cal = _images(12, seed=0)
+    res = export_model(tiny, out=str(tmp_path / "t.tflite"), quantize="int8", calibration=None,
+                       parity_images=list(_images(6, seed=12).astype(np.uint8)), min_cc=0, progress=False)
+    x = _images(6, seed=12)
+    runner = _TFLiteRunner(res.path)
+    real = np.concatenate([runner(v[None]) for v in x])
+    demo_cal = simulate_int8(model, x)  # default calibration = the export's (demo train)
+    flt = model.predict(x, verbose=0)
+    # The simulation is closer to the int8 file than the float model is, and within a few output steps of it.
+    err_sim, err_float = np.abs(demo_cal - real).mean(), np.abs(flt - real).mean()
+    assert err_sim < err_float
+    assert np.abs(demo_cal - real).max() < 8 / 256
+    assert min(_cc(a, b) for a, b in zip(demo_cal, real)) > 0.99
+    ranges = calibrate_ranges(model, cal)
+    assert all(lo <= 0 <= hi for lo, hi in ranges.values())
+    with pytest.raises(ValueError, match="not quantisation points"):
+        simulate_int8(model, x, calibration=cal, points=["nope"])
+
+
+def test_int8_finetune_writes_model_and_record(tmp_path, tiny):
+    from tfsal.predict import load_model
+    from tfsal.quantize import int8_finetune
+
+    out = str(tmp_path / "ft.keras")
+    res = int8_finetune(tiny, out, epochs=1, batch_size=16, num_calibration=16, progress=False)
+    assert os.path.isfile(out) and os.path.isfile(out + ".json")
+    assert len(res.history) == 1 and np.isfinite(res.history[0]["loss"])
+    assert 0 < res.sim_cc_before <= 1 and 0 < res.sim_cc_after <= 1
+    record = json.load(open(out + ".json"))
+    assert record["settings"]["epochs"] == 1 and record["model_path"] == out
+    assert load_model(out).output_shape == (None, 32, 48, 1)
+    with pytest.raises(FileExistsError, match="exists"):
+        int8_finetune(tiny, out, epochs=1)
+    with pytest.raises(ValueError, match="unknown loss"):
+        int8_finetune(tiny, str(tmp_path / "x.keras"), loss="nope")
+    with pytest.raises(ValueError, match=r"\.keras"):
+        int8_finetune(tiny, str(tmp_path / "x.h5"))
+    with pytest.raises(ValueError, match="epochs"):
+        int8_finetune(tiny, str(tmp_path / "x.keras"), epochs=0)
+    assert not os.path.exists(tmp_path / "x.keras")
+
+
+def test_cli_int8_finetune_errors(tmp_path, tiny):
+    from tfsal.cli import main
+
+    r = CliRunner().invoke(main, ["int8-finetune", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "o.keras")])
+    assert r.exit_code != 0 and "missing.h5" in r.output
+    r = CliRunner().invoke(main, ["int8-finetune", tiny, "--out", tiny])
+    assert r.exit_code != 0 and "exists" in r.output
