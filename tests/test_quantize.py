@@ -86,6 +86,17 @@ def test_int8_finetune_writes_model_and_record(tmp_path, tiny):
     assert not os.path.exists(tmp_path / "x.keras")
 
 
+def test_int8_finetune_refuses_a_model_that_got_worse(tmp_path, tiny, monkeypatch):
+    import tfsal.quantize as q
+
+    monkeypatch.setattr(q, "MAX_TASK_LOSS_INCREASE", 0.0)  # any result counts as worse
+    out = str(tmp_path / "worse.keras")
+    with pytest.raises(ValueError, match="worse at its task.*written for inspection.*--consistency-weight"):
+        q.int8_finetune(tiny, out, epochs=1, batch_size=16, num_calibration=16, progress=False)
+    record = json.load(open(out + ".json"))
+    assert record["task_loss_after"] > 0 and np.isfinite(record["task_loss_before"])
+
+
 def test_cli_int8_finetune_errors(tmp_path, tiny):
     from tfsal.cli import main
 

@@ -36,6 +36,7 @@ from tfsal._keras_compat import layer_consumers, run_graph
 __all__ = [
     "ACTIVATION_LEVELS",
     "WEIGHT_LEVEL",
+    "MAX_TASK_LOSS_INCREASE",
     "quantization_points",
     "calibrate_ranges",
     "simulate_int8",
@@ -48,6 +49,11 @@ __all__ = [
 # symmetric int8 in [-127, 127].
 ACTIVATION_LEVELS = 256
 WEIGHT_LEVEL = 127
+
+# int8_finetune refuses a result whose float model got worse at its task on the check images by more than this
+# factor: a large consistency weight can make "float == int8" cheaper to reach by collapsing the map to a constant
+# (seen on an OSIE student whose plain int8 CC was 0.23: weight 100 collapsed it, NSS 2.06 -> 0.00).
+MAX_TASK_LOSS_INCREASE = 1.25
 
 # Layers whose output the converter does not re-quantise (pure data movement keeps the input's scale).
 _PASS_THROUGH = ("DepthToSpace", "ZeroPadding2D", "Reshape", "Flatten", "Cropping2D")
@@ -264,10 +270,13 @@ class Int8FinetuneResult:
     sim_cc_after: float
     seconds: float
     settings: dict
+    task_loss_before: float = float("nan")
+    task_loss_after: float = float("nan")
 
     def summary(self):
         return (f"wrote {self.model_path}: simulated int8 CC on {self.settings['check_images']} "
-                f"{self.sim_cc_before:.4f} -> {self.sim_cc_after:.4f} after {len(self.history)} epoch(s) "
+                f"{self.sim_cc_before:.4f} -> {self.sim_cc_after:.4f}, float model's task loss there "
+                f"{self.task_loss_before:.3f} -> {self.task_loss_after:.3f}, after {len(self.history)} epoch(s) "
                 f"({self.seconds:.0f} s)")
 
 
@@ -319,6 +328,11 @@ def int8_finetune(
     Returns:
         An :class:`Int8FinetuneResult`; ``out + ".json"`` holds the same record.
 
+    Raises:
+        ValueError: bad arguments; or, after writing ``out`` for inspection, when the float model's task loss on the
+            check images (the val split, at most 50 images) rose more than :data:`MAX_TASK_LOSS_INCREASE` times —
+            a too-large ``consistency_weight`` can buy "float == int8" by flattening the map.
+
     Example:
         >>> r = int8_finetune("runs/fastsal/best.keras", "fastsal_int8ready.keras")  # doctest: +SKIP
         >>> r.sim_cc_before, r.sim_cc_after  # doctest: +SKIP
@@ -353,14 +367,21 @@ def int8_finetune(
     check = read_examples(data, "val") or train_examples
     from tfsal.export import prepare_images
 
-    check_images = prepare_images([e.image_path for e in check[:50]], (h, w))
+    check = check[:50]
+    check_images = prepare_images([e.image_path for e in check], (h, w))
+    map_size = tuple(int(v) for v in model.output_shape[1:3])
+    check_targets = np.concatenate([np.asarray(t) for _, t in make_dataset(check, (h, w), map_size, batch_size)])
+
+    def check_task():
+        pred = model.predict(check_images, batch_size=batch_size, verbose=0)
+        return float(np.mean(np.asarray(LOSSES[loss](check_targets, pred))))
 
     def check_cc():
         return _mean_cc(model.predict(check_images, batch_size=batch_size, verbose=0),
                         simulate_int8(model, check_images, calibration=cal, batch_size=batch_size))
 
     t0 = time.time()
-    before = check_cc()
+    before, task_before = check_cc(), check_task()
     ranges = [tf.Variable(tf.zeros(2), trainable=False, name=f"range_{i}") for i in range(len(points))]
     index = {name: i for i, name in enumerate(points)}
     sigmoid = {layer.name for layer in model.layers if _is_sigmoid(layer)}
@@ -409,14 +430,21 @@ def int8_finetune(
                                ("consistency", sums[2] / (s + 1))])
         history.append({"epoch": epoch + 1, "loss": sums[0] / steps, "task": sums[1] / steps,
                         "consistency": sums[2] / steps})
-    after = check_cc()
+    after, task_after = check_cc(), check_task()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     model.save(out)
     settings = {"source": getattr(model, "name", None), "data": data, "epochs": epochs,
                 "consistency_weight": weight, "learning_rate": learning_rate, "loss": loss, "batch_size": batch_size,
                 "calibration": cal_desc, "num_calibration": len(cal), "seed": seed,
                 "check_images": f"{len(check_images)} {'val' if check is not train_examples else 'train'} images"}
-    result = Int8FinetuneResult(out, history, before, after, time.time() - t0, settings)
+    result = Int8FinetuneResult(out, history, before, after, time.time() - t0, settings, task_before, task_after)
     with open(out + ".json", "w") as f:
         json.dump(dataclasses.asdict(result), f, indent=2)
+    if not task_after <= MAX_TASK_LOSS_INCREASE * task_before:
+        raise ValueError(
+            f"int8 fine-tuning made the model worse at its task: {loss} on {settings['check_images']} went from "
+            f"{task_before:.3f} to {task_after:.3f} (more than x{MAX_TASK_LOSS_INCREASE}); {out!r} and its .json "
+            f"were written for inspection. Use a smaller consistency_weight (--consistency-weight; now {weight:g}), "
+            f"e.g. when the simulated int8 CC starts low (here {before:.3f})"
+        )
     return result
