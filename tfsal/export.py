@@ -822,8 +822,8 @@ def export_model(
             f"parity check failed for {out!r}: mean CC {parity['cc_mean']:.5f} (min {parity['cc_min']:.5f}) against "
             f"the Keras model on {parity['num_images']} images is below the threshold {min_cc}; the file and "
             f"{sidecar!r} were written for inspection"
-            + (f"; `tfsal int8-finetune MODEL.keras --out NEW.keras` (tfsal.quantize.int8_finetune) fine-tunes a "
-               f"model so that its int8 export matches it (export/README.md)" if quantize == "int8" else "")
+            + ("; `tfsal int8-finetune MODEL.keras --out NEW.keras` (tfsal.quantize.int8_finetune) fine-tunes a "
+               "model so that its int8 export matches it (export/README.md)" if quantize == "int8" else "")
         )
     return result
 

@@ -127,6 +127,22 @@ def _fake_quant_sigmoid(x):
     return x + tf.stop_gradient(q - x)
 
 
+def _quantizer(model, lookup):
+    """``quant(name, y)`` for :func:`_operation_fn`: int8 rounding at the points ``lookup(name) -> (lo, hi) | None``.
+
+    Sigmoid outputs use TFLite's fixed LOGISTIC scale instead of their calibrated range.
+    """
+    sigmoid = {layer.name for layer in model.layers if _is_sigmoid(layer)}
+
+    def quant(name, y):
+        rng = lookup(name)
+        if rng is None:
+            return y
+        return _fake_quant_sigmoid(y) if name in sigmoid else _fake_quant(y, *rng)
+
+    return quant
+
+
 def _operation_fn(on_output, weights):
     """An ``operation_fn`` for :func:`run_graph`: ``on_output(name, y)`` on every layer output, int8 weights."""
     from keras import layers, ops
@@ -244,15 +260,10 @@ def simulate_int8(model, images, calibration=None, points=None, weights=True, nu
                          "tfsal.quantize.quantization_points(model)")
     ranges = calibrate_ranges(model, cal, points, batch_size)
 
-    sigmoid = {layer.name for layer in model.layers if _is_sigmoid(layer)}
+    quant = _quantizer(model, ranges.get)
 
     @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: no AutoGraph
     def fake(x):
-        def quant(name, y):
-            if name in sigmoid and name in ranges:
-                return _fake_quant_sigmoid(y)
-            return _fake_quant(y, *ranges[name]) if name in ranges else y
-
         return run_graph(model, x, _operation_fn(quant, weights))
 
     images = np.asarray(images, np.float32)
@@ -364,27 +375,28 @@ def int8_finetune(
     h, w = model.input_shape[1:3]
     cal, cal_desc = _default_calibration(model, calibration, num_calibration)
     train_examples = read_examples(data, "train")
-    check = read_examples(data, "val") or train_examples
-    from tfsal.export import prepare_images
-
-    check = check[:50]
-    check_images = prepare_images([e.image_path for e in check], (h, w))
+    check_split = "val" if read_examples(data, "val") else "train"
+    check = read_examples(data, check_split)[:50]
     map_size = tuple(int(v) for v in model.output_shape[1:3])
-    check_targets = np.concatenate([np.asarray(t) for _, t in make_dataset(check, (h, w), map_size, batch_size)])
+    batches = list(make_dataset(check, (h, w), map_size, batch_size))  # one read of the check images
+    check_images = np.concatenate([np.asarray(x) for x, _ in batches])
+    check_targets = np.concatenate([np.asarray(t) for _, t in batches])
 
-    def check_task():
+    def check():
+        """(simulated int8 CC, task loss) of the current model on the check images."""
         pred = model.predict(check_images, batch_size=batch_size, verbose=0)
-        return float(np.mean(np.asarray(LOSSES[loss](check_targets, pred))))
-
-    def check_cc():
-        return _mean_cc(model.predict(check_images, batch_size=batch_size, verbose=0),
-                        simulate_int8(model, check_images, calibration=cal, batch_size=batch_size))
+        sim = simulate_int8(model, check_images, calibration=cal, batch_size=batch_size)
+        return _mean_cc(pred, sim), float(np.mean(np.asarray(LOSSES[loss](check_targets, pred))))
 
     t0 = time.time()
-    before, task_before = check_cc(), check_task()
+    before, task_before = check()
     ranges = [tf.Variable(tf.zeros(2), trainable=False, name=f"range_{i}") for i in range(len(points))]
     index = {name: i for i, name in enumerate(points)}
-    sigmoid = {layer.name for layer in model.layers if _is_sigmoid(layer)}
+
+    def current_range(name):  # the variables' current values, read inside the traced step
+        return (ranges[index[name]][0], ranges[index[name]][1]) if name in index else None
+
+    quant = _quantizer(model, current_range)
     task_fn = LOSSES[loss]
     optimizer = keras.optimizers.Adam(learning_rate)
     variables = model.trainable_variables
@@ -393,12 +405,6 @@ def int8_finetune(
 
     @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: no AutoGraph
     def step(x, y):
-        def quant(name, t):
-            i = index.get(name)
-            if i is None:
-                return t
-            return _fake_quant_sigmoid(t) if name in sigmoid else _fake_quant(t, ranges[i][0], ranges[i][1])
-
         with tf.GradientTape() as tape:
             p_float = tf.cast(model(x, training=False), tf.float32)
             p_int8 = tf.cast(run_graph(model, x, _operation_fn(quant, weights=True)), tf.float32)
@@ -430,13 +436,13 @@ def int8_finetune(
                                ("consistency", sums[2] / (s + 1))])
         history.append({"epoch": epoch + 1, "loss": sums[0] / steps, "task": sums[1] / steps,
                         "consistency": sums[2] / steps})
-    after, task_after = check_cc(), check_task()
+    after, task_after = check()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     model.save(out)
     settings = {"source": getattr(model, "name", None), "data": data, "epochs": epochs,
                 "consistency_weight": weight, "learning_rate": learning_rate, "loss": loss, "batch_size": batch_size,
                 "calibration": cal_desc, "num_calibration": len(cal), "seed": seed,
-                "check_images": f"{len(check_images)} {'val' if check is not train_examples else 'train'} images"}
+                "check_images": f"{len(check_images)} {check_split} images"}
     result = Int8FinetuneResult(out, history, before, after, time.time() - t0, settings, task_before, task_after)
     with open(out + ".json", "w") as f:
         json.dump(dataclasses.asdict(result), f, indent=2)
