@@ -39,14 +39,16 @@ def main():
 
 @main.command("models", cls=_Command)
 def models_cmd():
-    """List the registered model names."""
-    from tfsal.models import list_models, model_info
+    """List the registered model names (and the trained weights shipped with tfsal)."""
+    from tfsal.models import list_models, model_info, shipped_weights
 
     for name in list_models(include_aliases=True):
         entry = model_info(name)
         alias = f"  (alias of {entry.alias_of})" if entry.alias_of else ""
         h, w, _ = entry.default_input_shape
-        click.echo(f"{name:<16} input {h}x{w}{alias}")
+        shipped = "" if entry.alias_of else "".join(
+            f"  weights={s.name!r}: {s.summary}" for s in shipped_weights(name))
+        click.echo(f"{name:<16} input {h}x{w}{alias}{shipped}")
 
 
 @main.command("info", cls=_Command)
@@ -72,7 +74,8 @@ def info_cmd(name, image_size):
 
 @main.command("train", cls=_Command)
 @click.argument("model", required=False)
-@click.option("--data", default=None, help="'demo' (default) or a dataset folder.")
+@click.option("--data", multiple=True, default=None,
+              help="'demo' (default) or a dataset folder; repeat to train on several datasets at once.")
 @click.option("--recipe", default=None, help="Training recipe (default: the model's; e.g. fastsal-paper).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: the recipe's; small on the demo data).")
 @click.option("--batch-size", type=int, default=None)
@@ -80,7 +83,9 @@ def info_cmd(name, image_size):
 @click.option("--lr", "learning_rate", type=float, default=None, help="Initial learning rate.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
 @click.option("--loss", default=None, help="bce | mse | kld | kld_cc (default: the recipe's).")
-@click.option("--weights", default=None, help="None, 'imagenet' or a weights path.")
+@click.option("--weights", default=None,
+              help="Start: 'imagenet-dogs' (offline MobileNetV2, FastSal's default when it can be had), 'none', "
+                   "'imagenet' (download), a shipped weights name or a weights path.")
 @click.option("--out", default=None, help="Run directory (must not exist; default runs/MODEL-TIMESTAMP).")
 @click.option("--seed", type=int, default=None)
 @click.option("--resume", default=None, help="Continue the unfinished run in this directory (its settings).")
@@ -102,7 +107,11 @@ def train_cmd(model, **kwargs):
     from tfsal.evaluate import format_table
     from tfsal.train import train
 
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ()}
+    if "data" in kwargs:
+        kwargs["data"] = list(kwargs["data"]) if len(kwargs["data"]) > 1 else kwargs["data"][0]
+    if str(kwargs.get("weights", "")).lower() == "none":
+        kwargs["weights"] = None
     if model is None and "resume" not in kwargs:
         raise click.UsageError("missing MODEL (e.g. 'tfsal train fastsal'), or --resume RUN_DIR")
     if model is not None:
@@ -198,7 +207,7 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file.")
 @click.option("--quiet", is_flag=True, default=None, help="No calibration progress bar.")
 def export_cmd(model_path, fmt, no_fold, quiet, **kwargs):
-    """Export MODEL_PATH (.keras) to TFLite or ONNX with a JSON sidecar, checking parity on real images."""
+    """Export MODEL_PATH (.keras, or a shipped model's name: fastsal-a) to TFLite or ONNX, checking parity."""
     from tfsal.export import export_model
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
