@@ -268,6 +268,15 @@ def test_crop_images_python_api_with_a_callable(tmp_path, photos):
     assert crops == {"wide.jpg": [{"aspect": "1:1", "box": [0, 0, 120, 120], "score": 1.0},
                                   {"aspect": "4:5", "box": [0, 0, 96, 120], "score": 1.0}]}
 
+    from PIL import Image  # a phone photo stored sideways: boxes are in the upright image that OpenCV reads
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(np.zeros((60, 100, 3), np.uint8)).save(str(tmp_path / "side.jpg"), exif=exif)
+    crops = crop_images(tmp_path / "side.jpg", tmp_path / "s", aspects="5:8", area="max", model=left_salient,
+                        min_area=5000, progress=False)  # 60x96 fits upright; stored sideways only 38x60 would
+    assert crops["side.jpg"][0]["box"] == [0, 2, 60, 96]
+
 
 def test_tflite_model_gives_the_keras_crops(tmp_path, photos):
     from test_export import _tiny_model  # noqa: F401  (a small model that converts in seconds)

@@ -41,6 +41,9 @@ OVERLAY_MAX_SIDE = 1280
 #: JPEG quality of cropped ``.jpg`` images (OpenCV's default).
 JPEG_QUALITY = 95
 
+# EXIF tag of the orientation (EXIF 2.3, tag 0x0112).
+_EXIF_ORIENTATION = 0x0112
+
 # Brightness of the least salient pixels in the overlay (the most salient keep their own).
 _DIM_FLOOR = 0.45
 
@@ -202,6 +205,23 @@ def overlay_boxes(image, crops, saliency_map=None, max_side=OVERLAY_MAX_SIDE):
     return pic
 
 
+def _upright_size(path):
+    """``(width, height)`` from the file header, as :func:`tfsal.read_image` returns the image: OpenCV turns photos
+    upright by their EXIF orientation, so orientations 5-8 (a quarter turn) swap the sides."""
+    from tfsal.data._common import image_size
+
+    w, h = image_size(path)
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                w, h = h, w
+    except Exception:  # no Pillow, or no EXIF: the header's size
+        pass
+    return w, h
+
+
 def _plan(images, out, aspects):
     """Input files, their ``crops.json`` keys and every output path; refuses name clashes."""
     files = []
@@ -236,8 +256,9 @@ def crop_images(images, out, aspects=_crop.DEFAULT_ASPECTS, area=_crop.DEFAULT_A
     aspect (the crop, same format as the input), ``out/NAME_crops.png`` (the image with the boxes over a faint heat
     map, at most :data:`OVERLAY_MAX_SIDE` pixels) and at the end ``out/crops.json``:
     ``{"NAME.ext": [{"aspect": "1:1", "box": [x, y, w, h], "score": 0.73}, ...], ...}`` with integer boxes in the
-    original image's pixels and score = the share of the (min-max normalised) map's mass inside the box. Every file
-    is written under a temporary name and renamed, so none is ever half written.
+    original image's pixels (of the upright image: OpenCV applies a photo's EXIF orientation) and score = the share
+    of the (min-max normalised) map's mass inside the box. Every file is written under a temporary name and renamed,
+    so none is ever half written.
 
     Args:
         images: an image file or folder, or a list of them.
@@ -263,14 +284,12 @@ def crop_images(images, out, aspects=_crop.DEFAULT_ASPECTS, area=_crop.DEFAULT_A
         >>> crops["beach.jpg"][0]  # doctest: +SKIP
         {'aspect': '1:1', 'box': [412, 0, 600, 600], 'score': 0.71}
     """
-    from tfsal.data._common import image_size
-
     aspects = _crop.parse_aspects(aspects)
     area = _crop.parse_area(area)
     out = os.fspath(out)
     plan = _plan(images, out, aspects)
     for f, *_ in plan:  # headers only: a bad file or an image too small for a crop fails before any work
-        w, h = image_size(f)
+        w, h = _upright_size(f)
         for a in aspects:
             try:
                 _crop.crop_size((h, w), a, area, min_area)
