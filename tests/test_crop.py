@@ -279,7 +279,7 @@ def test_crop_images_python_api_with_a_callable(tmp_path, photos):
 
 
 def test_tflite_model_gives_the_keras_crops(tmp_path, photos):
-    from test_export import _tiny_model  # noqa: F401  (a small model that converts in seconds)
+    from test_export import _tiny_model  # a small model that converts in seconds
 
     from tfsal.cropping import crop_images
     from tfsal.export import export_model
