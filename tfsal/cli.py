@@ -171,6 +171,57 @@ def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs)
         click.echo(f"wrote {out}", err=fmt in ("json", "csv"))
 
 
+@main.command("crop", cls=_Command)
+@click.argument("images", nargs=-1, required=True)
+@click.option("--out", required=True, help="Output folder: crops, overlay PNGs and crops.json.")
+@click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
+@click.option("--area", default=None, help="Crop area as a fraction of the image in (0, 1] (default 0.5), or 'max' "
+              "for the largest crop of each aspect.")
+@click.option("--model", default=None, help="A .keras or .tflite file (default: the shipped model).")
+@click.option("--min-area", type=float, default=None, help="Smallest crop area in pixels (e.g. 65536 = 256x256).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def crop_cmd(images, out, quiet, **kwargs):
+    """Crop IMAGES (files or folders) to each aspect where a saliency model says people look."""
+    from tfsal.cropping import CROPS_JSON, crop_images
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if quiet:
+        kwargs["progress"] = False
+    crops = crop_images(list(images), out, **kwargs)
+    click.echo(f"cropped {len(crops)} image(s) into {out} (boxes in {os.path.join(out, CROPS_JSON)})")
+
+
+@main.command("evaluate-crop", cls=_Command)
+@click.argument("model_or_baseline")
+@click.option("--data", multiple=True, help="'demo' (default) or a dataset folder; repeat for several.")
+@click.option("--split", default=None, help="val (default), test, train, or 'all'.")
+@click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
+@click.option("--area", default=None, help="Area fraction(s), comma-separated, or 'max' (default 0.5).")
+@click.option("--out", default=None, help="Also write the table here (.md; .json: with per-image shares).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def evaluate_crop_cmd(model_or_baseline, data, split, out, overwrite, quiet, **kwargs):
+    """Share of human fixations inside the crops of MODEL_OR_BASELINE (pretrained | .keras | .tflite | baseline)."""
+    from tfsal.cropping import evaluate_crop
+
+    if out is not None and os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"output file {out!r} already exists; pass --overwrite to replace it")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if data:
+        kwargs["data"] = list(data)
+    if split is not None:
+        kwargs["split"] = None if split == "all" else split
+    if quiet:
+        kwargs["progress"] = False
+    result = evaluate_crop(model_or_baseline, **kwargs)
+    click.echo(result.to_markdown())
+    if out is not None:
+        result.save(out, overwrite=bool(overwrite))
+        click.echo(f"wrote {out}")
+
+
 @main.command("show-fixations", cls=_Command)
 @click.argument("data")
 @click.option("--split", default=None, help="train | val (default) | test | all.")
