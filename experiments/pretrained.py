@@ -6,9 +6,10 @@ Each phase of each model writes into ``--work/MODEL/`` and is skipped when its o
 interrupted rebuild continues where it stopped:
 
 1. ``train/``: ``tfsal.train(MODEL, data=[OSIE, EyeCrowd], recipe="fastsal-pretrained", weights="imagenet-dogs")``
-   (train splits; best epoch by the val loss of both val splits).
-2. ``blur.json``: the σ of the fixed output blur (:class:`tfsal.layers.GaussianBlur`), chosen among
-   :data:`BLUR_SIGMAS` by NSS + CC on the val splits of both datasets (never the test splits).
+   (train splits; best epoch by the val loss of both val splits). FastSal-C instead starts from the trained
+   FastSal-A's MobileNetV2 layers (:data:`WARM_START`) and trains :data:`EPOCHS` epochs.
+2. ``blur.json``: the σ of the fixed output blur (:class:`tfsal.layers.OutputBlur`), chosen among
+   ``tfsal.evaluate.BLUR_SIGMAS`` by NSS + CC on the val splits of both datasets (never the test splits).
 3. ``int8/``: the plain int8 export of the blurred model; when its parity CC is below :data:`INT8_TARGET`,
    ``tfsal.quantize.int8_finetune`` (consistency weight :data:`CONSISTENCY_WEIGHT`) on the same train splits,
    calibrated on the same images the export uses (:data:`NUM_CALIBRATION` train images of each dataset).
@@ -32,15 +33,18 @@ ROOT = os.path.dirname(HERE)
 DATA = [os.path.normpath(os.path.join(ROOT, "..", "shared", "data", d)) for d in ("osie", "eyecrowd")]
 WEIGHTS_NAME = "osie-eyecrowd"
 RECIPE = "fastsal-pretrained"
-# Output-blur candidates, σ in output pixels at 192×256 (0 = none); 6 px ≈ 0.023 × width, the GT blur is 0.03 × width.
-BLUR_SIGMAS = (0, 1, 2, 3, 4, 6, 8)
 INT8_TARGET = 0.995          # parity CC the shipped int8 file must reach (the export's threshold is 0.99)
 CONSISTENCY_WEIGHT = 5.0     # int8_finetune weight for a model far from int8 parity (export/README.md's rule)
 INT8_EPOCHS = 3
 NUM_CALIBRATION = 50         # per dataset
+# FastSal-C starts from the trained FastSal-A's backbone and trains 3 epochs (its step is ~3x slower on a CPU).
+WARM_START = {"fastsal-c": "fastsal-a"}
+EPOCHS = {"fastsal-c": 3}
+TIME_BUDGET = {"fastsal-c": 2100}  # seconds: a safety net on this 2-core machine
 SUMMARY = {
     "fastsal-a": "FastSal-A trained on OSIE + EyeCrowd train (1,200-image datasets) from the imagenet-dogs start",
-    "fastsal-c": "FastSal-C trained on OSIE + EyeCrowd train (1,200-image datasets) from the imagenet-dogs start",
+    "fastsal-c": "FastSal-C trained on OSIE + EyeCrowd train (1,200-image datasets) from the shipped "
+                 "FastSal-A's backbone",
 }
 
 
@@ -57,6 +61,31 @@ def _json(path, obj=None):
     return obj
 
 
+def _warm_start(model, work):
+    """FastSal-C's start: its MobileNetV2 layers from the trained FastSal-A (same names), the decoder random.
+
+    FastSal-C's training step costs about 3× FastSal-A's on this CPU; starting from A's saliency-tuned backbone
+    lets a few epochs train its decoder.
+    """
+    from tfsal.models import create_model
+    from tfsal.predict import load_model
+
+    source = os.path.join(os.path.dirname(work), WARM_START[model], "train", "best.keras")
+    if not os.path.isfile(source):
+        raise SystemExit(f"{model} starts from {source}; run --models {WARM_START[model]} first")
+    a = load_model(source)
+    net = create_model(model, weights=None)
+    copied = 0
+    for layer in net.layers:
+        if layer.weights and not layer.name.startswith("fastsal_"):
+            layer.set_weights(a.get_layer(layer.name).get_weights())
+            copied += len(layer.weights)
+    path = os.path.join(work, "start.weights.h5")
+    net.save_weights(path)
+    _log(f"{model}: {copied} backbone tensors from {source}")
+    return path
+
+
 def phase_train(model, work, epochs):
     from tfsal.train import train
 
@@ -67,55 +96,35 @@ def phase_train(model, work, epochs):
     if os.path.isdir(run):
         result = train(resume=run, verbose=2)
     else:
-        result = train(model, data=DATA, recipe=RECIPE, weights="imagenet-dogs", epochs=epochs, out=run, verbose=2)
+        start = _warm_start(model, work) if model in WARM_START else "imagenet-dogs"
+        result = train(model, data=DATA, recipe=RECIPE, weights=start, out=run, verbose=2,
+                       epochs=epochs or EPOCHS.get(model), time_budget=TIME_BUDGET.get(model))
     _json(os.path.join(work, "train_time.json"), {"seconds": round(time.time() - t0, 1)})
     return result.model_path
 
 
-def _blur_map(m, sigma):
-    import cv2
-    import numpy as np
-
-    from tfsal.layers import gaussian_kernel_1d
-
-    if not sigma:
-        return m
-    k = gaussian_kernel_1d(sigma)
-    return cv2.sepFilter2D(np.asarray(m, np.float32), -1, k, k, borderType=cv2.BORDER_CONSTANT)
-
-
 def phase_blur(best, work):
-    """σ maximising mean NSS + mean CC over both val splits (the same blur as the layer, applied to the outputs)."""
-    import cv2
-    import numpy as np
-
-    from tfsal._io import read_image
+    """σ of the output blur: the one train() chose on val, or chosen now (tfsal.evaluate.select_blur, val splits)."""
     from tfsal.data import read_examples
-    from tfsal.evaluate import score_maps
-    from tfsal.export import prepare_images
+    from tfsal.evaluate import select_blur
     from tfsal.predict import load_model
 
     path = os.path.join(work, "blur.json")
     if os.path.isfile(path):
         return _json(path)["sigma"]
     net = load_model(best)
-    size = tuple(int(v) for v in net.input_shape[1:3])
-    val = read_examples(DATA, "val")
-    raw = []
-    for i in range(0, len(val), 16):
-        chunk = val[i:i + 16]
-        raw.extend(net.predict(prepare_images([read_image(e.image_path) for e in chunk], size), verbose=0)[..., 0])
-    rows = {}
-    for sigma in BLUR_SIGMAS:
-        maps = [cv2.resize(_blur_map(m, sigma), (e.width, e.height), interpolation=cv2.INTER_LINEAR)
-                for m, e in zip(raw, val)]
-        s = score_maps(maps, val, ["NSS", "CC"])
-        rows[sigma] = {"NSS": float(np.mean(s["NSS"])), "CC": float(np.mean(s["CC"]))}
-        _log(f"blur sigma {sigma}: val NSS {rows[sigma]['NSS']:.3f} CC {rows[sigma]['CC']:.3f}")
-    best_sigma = max(rows, key=lambda k: rows[k]["NSS"] + rows[k]["CC"])
-    _json(path, {"sigma": best_sigma, "val_images": len(val), "criterion": "mean NSS + mean CC on val",
-                 "scores": {str(k): v for k, v in rows.items()}})
-    return best_sigma
+    if "fastsal_blur" in {layer.name for layer in net.layers}:
+        sigma = net.get_layer("fastsal_blur").sigma
+        record = {"sigma": sigma, "chosen_by": "tfsal.train (output_blur='auto')"}
+    else:
+        val = read_examples(DATA, "val")
+        sigma, scores = select_blur(net, val)
+        for k, v in scores.items():
+            _log(f"blur sigma {k}: val NSS {v['NSS']:.3f} CC {v['CC']:.3f}")
+        record = {"sigma": sigma, "val_images": len(val), "criterion": "mean NSS + mean CC on val",
+                  "scores": {str(k): v for k, v in scores.items()}}
+    _json(path, record)
+    return sigma
 
 
 def _calibration_folder(work):

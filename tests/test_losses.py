@@ -36,7 +36,19 @@ def test_losses_ignore_fixation_channel():
     y = np.concatenate([t([[1.0, 0.0]]), t([[1.0, 0.0]])], axis=-1)
     p = t([[0.8, 0.4]])
     for name, fn in losses.LOSSES.items():
+        if name == "kld_cc_nss_bce":  # its NSS term reads the fixations of channel 1
+            continue
         assert np.isclose(float(fn(y, p)[0]), float(fn(y[..., :1], p)[0])), name
+
+
+def test_nss_term_reads_the_fixation_channel():
+    y = np.concatenate([t([[0.5, 0.5, 0.0, 0.0]]), t([[1.0, 0.0, 0.0, 0.0]])], axis=-1)
+    p = t([[0.9, 0.1, 0.1, 0.1]])
+    # standardised p at the one fixated pixel: (0.9 - 0.3) / std([0.9, 0.1, 0.1, 0.1]) = 0.6 / 0.34641 = sqrt(3)
+    assert np.isclose(float(losses.nss(y, p)[0]), np.sqrt(3.0), atol=1e-4)
+    assert float(losses.nss(y[..., :1], p)[0]) == 0.0  # no fixation channel: no NSS term
+    combined = float(losses.kld_cc_bce(y, p)[0]) - losses.NSS_LOSS_WEIGHT * np.sqrt(3.0)
+    assert np.isclose(float(losses.kld_cc_nss_bce(y, p)[0]), combined, atol=1e-4)
 
 
 def test_combined_losses():

@@ -161,3 +161,17 @@ def test_shipped_file_with_wrong_checksum_is_refused(tmp_path, monkeypatch):
     monkeypatch.setitem(_pretrained.SHIPPED, ("fastsal-a", "t"), entry)
     with pytest.raises(ValueError, match=r"has sha256 [0-9a-f]{64}, expected 0{64}; reinstall tfsal"):
         tfsal.models.create_model("fastsal-a", input_shape=(64, 96, 3), weights="t")
+
+
+def test_output_blur_survives_save_and_load(tmp_path):
+    """OutputBlur has its own registered name: deepgaze2's GaussianBlur (σ as a width fraction) must not load."""
+    import tfsal
+    from tfsal.layers import OutputBlur
+    from tfsal.predict import load_model
+
+    net = tfsal.models.create_model("fastsal-a", input_shape=(64, 96, 3), weights=None, blur_sigma=1.0)
+    net.save(tmp_path / "m.keras")
+    again = load_model(str(tmp_path / "m.keras"))
+    assert type(again.get_layer("fastsal_blur")) is OutputBlur
+    x = np.random.default_rng(1).uniform(0, 255, (1, 64, 96, 3)).astype("float32")
+    np.testing.assert_allclose(again.predict(x, verbose=0), net.predict(x, verbose=0), atol=1e-6)

@@ -102,6 +102,8 @@ def info_cmd(name, image_size):
 @click.option("--teacher-loss", default=None,
               help="Train to the min-max teacher map with this loss (e.g. kld_cc_bce) instead of eq. 2/3.")
 @click.option("--time-budget", type=float, default=None, help="Stop training after this many seconds.")
+@click.option("--output-blur", default=None,
+              help="FastSal: 'auto' (default: σ of a fixed output blur chosen on val), 'none', or σ in pixels.")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""
     from tfsal.evaluate import format_table
@@ -112,6 +114,13 @@ def train_cmd(model, **kwargs):
         kwargs["data"] = list(kwargs["data"]) if len(kwargs["data"]) > 1 else kwargs["data"][0]
     if str(kwargs.get("weights", "")).lower() == "none":
         kwargs["weights"] = None
+    if "output_blur" in kwargs:
+        text = kwargs["output_blur"].lower()
+        try:
+            kwargs["output_blur"] = None if text == "none" else ("auto" if text == "auto" else float(text))
+        except ValueError:
+            raise click.BadParameter(f"expected 'auto', 'none' or a σ in pixels; got {text!r}",
+                                     param_hint="--output-blur") from None
     if model is None and "resume" not in kwargs:
         raise click.UsageError("missing MODEL (e.g. 'tfsal train fastsal'), or --resume RUN_DIR")
     if model is not None:

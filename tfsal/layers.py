@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["DepthToSpace", "ResizeBilinear", "GaussianBlur", "gaussian_kernel_1d"]
+__all__ = ["DepthToSpace", "ResizeBilinear", "OutputBlur", "gaussian_kernel_1d"]
 
 # Kernel radius in standard deviations (the kernel covers ±3σ; OpenCV's default for float images is the same).
 BLUR_TRUNCATE = 3.0
@@ -119,8 +119,11 @@ def gaussian_kernel_1d(sigma, truncate=BLUR_TRUNCATE):
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
-class GaussianBlur(keras.layers.Layer):
-    """A fixed Gaussian blur of each channel: two depthwise convolutions (1×k then k×1), zero padding.
+class OutputBlur(keras.layers.Layer):
+    """A fixed Gaussian blur of each channel, σ in pixels: two depthwise convolutions (1×k then k×1), zero padding.
+
+    Not :class:`tfsal.models.deepgaze2.GaussianBlur` (σ as a fraction of the width, reflect padding, one channel),
+    which keeps its own registered name for the ``.keras`` files that use it.
 
     The usual final smoothing of saliency maps: it removes pixel-level (e.g. ``depth_to_space`` checkerboard)
     structure that KLD, CC and NSS punish. Zero padding darkens a border of about ``σ`` pixels, a mild centre bias.
@@ -135,7 +138,7 @@ class GaussianBlur(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> x = np.zeros((1, 9, 9, 1), "float32"); x[0, 4, 4, 0] = 1.0
-        >>> y = np.asarray(GaussianBlur(1.0)(x))
+        >>> y = np.asarray(OutputBlur(1.0)(x))
         >>> round(float(y.sum()), 4), bool(y[0, 4, 4, 0] < 1)
         (1.0, True)
     """
@@ -143,7 +146,7 @@ class GaussianBlur(keras.layers.Layer):
     def __init__(self, sigma=1.0, **kwargs):
         super().__init__(**kwargs)
         if not float(sigma) > 0:
-            raise ValueError(f"GaussianBlur sigma must be > 0 pixels; got {sigma!r}")
+            raise ValueError(f"OutputBlur sigma must be > 0 pixels; got {sigma!r}")
         self.sigma = float(sigma)
 
     def build(self, input_shape):

@@ -224,6 +224,7 @@ def train(
     teacher_weight=None,
     teacher_loss=None,
     time_budget=None,
+    output_blur="auto",
     callbacks=None,
     num_preview=6,
     verbose=1,
@@ -243,8 +244,9 @@ def train(
         model: a registered model name (``tfsal models`` lists them).
         data: ``"demo"`` (built-in OSIE subset), a dataset folder (see :func:`tfsal.data.load`), or a list of
             dataset folders trained on together (each one's train split; validation on each one's val split).
-        recipe: a :data:`RECIPES` name; ``None`` → the model's own recipe (e.g. ``"fastsal"``; the paper's
-            exact FastSal recipe is ``"fastsal-paper"``).
+        recipe: a :data:`RECIPES` name; ``None`` → the model's own recipe: its fine-tuning recipe when it starts
+            from its pretrained start (``"fastsal-pretrained"`` from ``"imagenet-dogs"``), else its from-scratch
+            one (``"fastsal"``; the paper's exact FastSal recipe is ``"fastsal-paper"``).
         epochs: epochs; ``None`` → the recipe's ``demo_epochs`` on the demo data, its ``epochs`` otherwise.
         batch_size: global batch size (split across replicas); ``None`` → the recipe's.
         image_size: ``(H, W)`` or ``"HxW"``; ``None`` → the model's default input size.
@@ -277,6 +279,10 @@ def train(
             name: that loss to the min-max-normalised teacher map (the teacher map as pseudo ground truth).
         time_budget: stop training after this many seconds from the start of the run (pseudo-labelling and the
             hint stage included), at the end of a batch; ``best.keras`` / ``last.keras`` are saved as usual.
+        output_blur: FastSal models only: ``"auto"`` (after training, choose the σ of a fixed output blur,
+            :class:`tfsal.layers.OutputBlur`, among :data:`tfsal.evaluate.BLUR_SIGMAS` by NSS + CC on the
+            validation split; ``best.keras`` then includes it and the checkpoint without it is kept as
+            ``best_noblur.keras``), a σ in output pixels, or ``None``/0 (no blur).
         callbacks: extra Keras callbacks.
         num_preview: validation images in the PNG grid.
         verbose: Keras ``fit`` verbosity (1 = progress bar).
@@ -324,7 +330,8 @@ def train(
     entry = model_info(model)
     name = entry.alias_of or model
     weights = _start_weights(weights, entry)
-    recipe_name = recipe or entry.recipe
+    from_start = weights is not None and weights == entry.start_weights
+    recipe_name = recipe or (entry.start_recipe if from_start and entry.start_recipe else entry.recipe)
     recipe = get_recipe(recipe_name)
     data = _data_arg(data)
     on_demo = data == "demo"
@@ -397,7 +404,7 @@ def train(
             "gamma": recipe.gamma, "weights": None if weights is None else os.fspath(weights), "seed": seed,
             "max_images": max_images, "strategy": strategy, "replicas": int(dist.num_replicas_in_sync),
             "mixed_precision": mixed_precision, "train_images": len(train_examples),
-            **({} if distill is None else distill.config()), "time_budget": time_budget,
+            **({} if distill is None else distill.config()), "time_budget": time_budget, "output_blur": output_blur,
             "val_images": len(val_examples), "recipe_source": recipe.source,
             "resumed_at_epochs": (resumed_config or {}).get("resumed_at_epochs", []) + ([start_epoch] if resume else []),
             "versions": {"tfsal": tfsal.__version__, "keras": keras.__version__, "tensorflow": _tf_version(),
@@ -437,6 +444,9 @@ def train(
         if not os.path.exists(best_path):  # no epoch improved on the pre-resume best: keep the last weights
             net.save(best_path)
         best = keras.models.load_model(best_path, compile=False)
+        blur = _add_output_blur(best, output_blur, model, val_examples, batch_size, best_path)
+        if blur is not None:
+            best = blur["model"]
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -447,6 +457,7 @@ def train(
     metrics = {"model": tev.summarize(model_scores), "centre-bias": tev.summarize(cb_scores)}
     _write_json(os.path.join(run_dir, "metrics.json"), {
         "split": "val", "images": len(val_examples), "train_seconds": round(train_seconds, 1),
+        **({} if blur is None else {"output_blur": {k: v for k, v in blur.items() if k != "model"}}),
         **{k: {m: {"mean": v[0], "std": v[1]} for m, v in s.items()} for k, s in metrics.items()},
     })
 
@@ -644,6 +655,31 @@ def _best_val_loss(history_path):
     with open(history_path) as f:
         values = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss") not in (None, "")]
     return min(values) if values else None
+
+
+def _add_output_blur(best, output_blur, model, val_examples, batch_size, best_path):
+    """Rebuild a FastSal ``best`` with the chosen output blur, saved as ``best_path`` (the raw one kept beside it)."""
+    import inspect
+
+    from tfsal.evaluate import select_blur
+    from tfsal.models import create_model, model_info
+
+    entry = model_info(model)
+    if not output_blur or "blur_sigma" not in inspect.signature(entry.builder).parameters:
+        return None
+    if "fastsal_blur" in {layer.name for layer in best.layers}:  # e.g. fine-tuned from blurred shipped weights
+        return None
+    if output_blur == "auto":
+        sigma, scores = select_blur(best, val_examples, batch_size=batch_size)
+    else:
+        sigma, scores = float(output_blur), None
+    if not sigma:
+        return {"sigma": 0, "val_scores": scores, "model": best}
+    net = create_model(model, input_shape=best.input_shape[1:], blur_sigma=float(sigma), name=best.name)
+    net.set_weights(best.get_weights())
+    os.replace(best_path, best_path.replace("best.keras", "best_noblur.keras"))
+    net.save(best_path)
+    return {"sigma": float(sigma), "val_scores": scores, "model": net}
 
 
 def _start_weights(weights, entry):

@@ -18,6 +18,8 @@ class ModelEntry:
         alias_of: the canonical name when this entry is an alias.
         start_weights: the ``weights`` value ``tfsal train`` starts from by default when it can be had (e.g.
             ``"imagenet-dogs"`` for the MobileNetV2 models); ``None``: random.
+        start_recipe: the recipe ``tfsal train`` uses by default when it starts from ``start_weights`` (a
+            fine-tuning recipe); ``recipe`` otherwise.
     """
 
     name: str
@@ -28,13 +30,14 @@ class ModelEntry:
     test_input_shape: tuple
     alias_of: str | None = None
     start_weights: str | None = None
+    start_recipe: str | None = None
 
 
 _REGISTRY: dict = {}
 
 
 def register_model(name, *, default_input_shape, test_input_shape, paper=None, recipe=None, aliases=(),
-                   start_weights=None):
+                   start_weights=None, start_recipe=None):
     """Decorator that registers a model builder under ``name`` (and optional aliases).
 
     Args:
@@ -45,6 +48,7 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         recipe: training recipe name.
         aliases: extra names resolving to the same builder.
         start_weights: default training start (see :class:`ModelEntry`).
+        start_recipe: default recipe from that start (see :class:`ModelEntry`).
 
     Returns:
         The decorator; the builder is returned unchanged.
@@ -67,6 +71,7 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
                 test_input_shape=tuple(test_input_shape),
                 alias_of=None if n == name else name,
                 start_weights=start_weights,
+                start_recipe=start_recipe,
             )
         return builder
 

