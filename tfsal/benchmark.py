@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from tfsal.errors import UserError
+
 __all__ = ["benchmark", "format_table", "header", "time_callable"]
 
 _SUFFIXES = (".keras", ".tflite", ".onnx")
@@ -159,15 +161,15 @@ def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):
     """
     paths = [os.fspath(p) for p in paths]
     if not paths:
-        raise ValueError("benchmark needs at least one model file (.keras, .tflite or .onnx)")
+        raise UserError("benchmark needs at least one model file (.keras, .tflite or .onnx)")
     threads = [int(t) for t in threads]
     if not threads or min(threads) < 1:
-        raise ValueError(f"threads must be positive integers; got {threads}")
+        raise UserError(f"threads must be positive integers; got {threads}")
     if int(runs) < 1 or int(warmup) < 0:
-        raise ValueError(f"runs must be >= 1 and warmup >= 0; got runs={runs}, warmup={warmup}")
+        raise UserError(f"runs must be >= 1 and warmup >= 0; got runs={runs}, warmup={warmup}")
     for p in paths:
         if not p.endswith(_SUFFIXES):
-            raise ValueError(f"cannot benchmark {p!r}: expected a {', '.join(_SUFFIXES)} file")
+            raise UserError(f"cannot benchmark {p!r}: expected a {', '.join(_SUFFIXES)} file")
         if not os.path.isfile(p):
             raise FileNotFoundError(f"model file {p!r} does not exist")
     rows = []
@@ -180,7 +182,7 @@ def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):
             try:
                 import onnxruntime  # noqa: F401
             except ImportError:
-                raise ValueError(f"benchmarking {p!r} needs onnxruntime (pip install onnxruntime)") from None
+                raise UserError(f"benchmarking {p!r} needs onnxruntime (pip install onnxruntime)") from None
             new = [_onnx_row(p, n, runs, warmup) for n in threads]
         for row in new:
             rows.append(row)

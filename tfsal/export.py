@@ -32,6 +32,7 @@ import numpy as np
 
 from tfsal._io import list_images, read_image
 from tfsal._version import __version__
+from tfsal.errors import UserError
 
 __all__ = [
     "FORMATS",
@@ -178,17 +179,17 @@ def fold_fastsal_c(model):
     from tfsal.layers import DepthToSpace, ResizeBilinear
 
     if not _is_fastsal_c(model):
-        raise ValueError(
+        raise UserError(
             f"fold_fastsal_c expects a FastSal-C model (layers fastsal_dec_concat, fastsal_dec_d2s, fastsal_out_conv); "
             f"got model {model.name!r}"
         )
     d2s = model.get_layer("fastsal_dec_d2s")
     if d2s.block_size != 2:
-        raise ValueError(f"fold_fastsal_c expects depth_to_space(2); got block size {d2s.block_size}")
+        raise UserError(f"fold_fastsal_c expects depth_to_space(2); got block size {d2s.block_size}")
     out_conv = model.get_layer("fastsal_out_conv")
     kernel, bias = (np.asarray(w, np.float64) for w in out_conv.get_weights())  # (3, 3, C, 1), (1,)
     if kernel.shape[:2] != (3, 3) or kernel.shape[-1] != 1 or out_conv.padding != "same":
-        raise ValueError(f"fold_fastsal_c expects a 3x3 'same' conv to 1 channel; got kernel {kernel.shape}")
+        raise UserError(f"fold_fastsal_c expects a 3x3 'same' conv to 1 channel; got kernel {kernel.shape}")
     c = kernel.shape[2]  # 352 channels after depth_to_space
 
     # w_full[(2·pi+pj)·C + ch, k] with k = index of (u, v, di, dj); sel[ri+1, rj+1, k, 2·di+dj] = 1.
@@ -275,12 +276,12 @@ def fold_fastsal_a(model):
     from tfsal.layers import DepthToSpace
 
     if not _is_fastsal_a(model):
-        raise ValueError(f"fold_fastsal_a expects a FastSal-A model (layers fastsal_dec1_d2s, fastsal_out_conv); "
+        raise UserError(f"fold_fastsal_a expects a FastSal-A model (layers fastsal_dec1_d2s, fastsal_out_conv); "
                          f"got model {model.name!r}")
     d2s, out_conv = model.get_layer("fastsal_dec1_d2s"), model.get_layer("fastsal_out_conv")
     kernel, bias = (np.asarray(w, np.float64) for w in out_conv.get_weights())
     if d2s.block_size != 2 or kernel.shape[:2] != (3, 3) or kernel.shape[-1] != 1 or out_conv.padding != "same":
-        raise ValueError(f"fold_fastsal_a expects depth_to_space(2) then a 3x3 'same' conv to 1 channel; got block "
+        raise UserError(f"fold_fastsal_a expects depth_to_space(2) then a 3x3 'same' conv to 1 channel; got block "
                          f"size {d2s.block_size}, kernel {kernel.shape}, padding {out_conv.padding!r}")
     y = model.get_layer("fastsal_dec1_add").output
     conv = layers.Conv2D(4, 3, padding="same", name="fastsal_fold_out_conv", dtype="float32")
@@ -353,7 +354,7 @@ def _calibration_paths(calibration, num):
         try:
             paths = list_images(calibration)
         except ValueError:
-            raise ValueError(f"calibration folder {calibration!r} has no images (need real RGB images)") from None
+            raise UserError(f"calibration folder {calibration!r} has no images (need real RGB images)") from None
         desc = calibration
     rng = np.random.default_rng(0)
     if len(paths) > num:
@@ -409,7 +410,7 @@ def _unsupported_op_error(err):
     names = sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)'", text)) | set(re.findall(r"\b(Flex[A-Za-z0-9_]+)", text)))
     first = next((line for line in text.splitlines() if "op" in line and ("not" in line or "unsupported" in line)), "")
     named = ", ".join(names) if names else (first.strip()[:300] or text.strip()[:300])
-    return ValueError(
+    return UserError(
         f"TFLite conversion with builtin ops only failed: unsupported op(s) {named}. "
         "tfsal exports never use Flex/SELECT_TF_OPS ops (a stock Android LiteRT runtime lacks them); "
         "replace the layer that produces this op"
@@ -595,7 +596,7 @@ def _load(model):
 
     path = os.fspath(model)
     if not path.endswith(".keras"):
-        raise ValueError(f"expected a .keras model file; got {path!r}")
+        raise UserError(f"expected a .keras model file; got {path!r}")
     return load_model(path), None, path
 
 
@@ -678,25 +679,25 @@ def export_model(
         >>> print(r.summary())  # doctest: +SKIP
     """
     if format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
     given = {"quantize": quantize, "io_dtype": io_dtype, "calibration": calibration,
              "num_calibration": num_calibration}
     for name, value in given.items():
         if value is not None and name not in FORMATS[format]["options"]:
             allowed = ", ".join(FORMATS[format]["options"]) or "none"
-            raise ValueError(f"option {name}={value!r} is not supported by format {format!r} (its options: {allowed})")
+            raise UserError(f"option {name}={value!r} is not supported by format {format!r} (its options: {allowed})")
     if format == "tflite":
         quantize = "none" if quantize is None else str(quantize)
         if quantize not in QUANTIZE_MODES:
-            raise ValueError(f"unknown quantize option {quantize!r}; expected one of {', '.join(QUANTIZE_MODES)}")
+            raise UserError(f"unknown quantize option {quantize!r}; expected one of {', '.join(QUANTIZE_MODES)}")
         if quantize != "int8":
             for name in ("calibration", "num_calibration"):
                 if given[name] is not None:
-                    raise ValueError(f"option {name}={given[name]!r} only applies to quantize='int8'; got {quantize!r}")
+                    raise UserError(f"option {name}={given[name]!r} only applies to quantize='int8'; got {quantize!r}")
         allowed_io = _IO_DTYPES[quantize]
         io_dtype = allowed_io[0] if io_dtype is None else str(io_dtype)
         if io_dtype not in allowed_io:
-            raise ValueError(
+            raise UserError(
                 f"io_dtype {io_dtype!r} is not supported with quantize={quantize!r}; expected one of {', '.join(allowed_io)}"
             )
         mode = quantize
@@ -706,27 +707,27 @@ def export_model(
     min_cc = DEFAULT_MIN_CC[mode] if min_cc is None else float(min_cc)
     num_calibration = 100 if num_calibration is None else int(num_calibration)
     if num_calibration < 1:
-        raise ValueError(f"num_calibration must be >= 1; got {num_calibration}")
+        raise UserError(f"num_calibration must be >= 1; got {num_calibration}")
     if int(num_parity) < 1:
-        raise ValueError(f"num_parity must be >= 1; got {num_parity}")
+        raise UserError(f"num_parity must be >= 1; got {num_parity}")
     if format == "onnx":
         try:
             import onnxruntime  # noqa: F401
             import tf2onnx  # noqa: F401
         except ImportError as err:
-            raise ValueError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
+            raise UserError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
 
     if not hasattr(model, "predict_on_batch"):
         path = os.fspath(model)
         if not path.endswith(".keras"):
-            raise ValueError(f"expected a .keras model file; got {path!r}")
+            raise UserError(f"expected a .keras model file; got {path!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file {path!r} does not exist")
     keras_model, model_name, source = _load(model)
     model_name = keras_model.name if model_name is None else model_name
     out = os.fspath(out) if out is not None else _default_out(source, model_name, format, quantize)
     if not out.endswith(FORMATS[format]["suffix"]):
-        raise ValueError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
+        raise UserError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
     sidecar = out + ".json"
     if not overwrite:
         for p in (out, sidecar):
@@ -734,7 +735,7 @@ def export_model(
                 raise FileExistsError(f"output {p!r} already exists; choose another --out or pass --overwrite")
     h, w = keras_model.input_shape[1:3]
     if h is None or w is None:
-        raise ValueError(f"export needs a fixed input size; model {model_name!r} has input shape {keras_model.input_shape}")
+        raise UserError(f"export needs a fixed input size; model {model_name!r} has input shape {keras_model.input_shape}")
 
     # Inputs of the calibration and the parity check (read before the slow conversion, so bad input fails fast).
     rep = None
@@ -762,7 +763,7 @@ def export_model(
         ops = tflite_ops(content)
         bad = _bad_ops(ops)
         if bad:
-            raise ValueError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
+            raise UserError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
         with open(out, "wb") as f:
             f.write(content)
     else:
@@ -818,7 +819,7 @@ def export_model(
     result = ExportResult(out, sidecar, format, metadata["quantize"], size, seconds, ops, parity, folded, metadata)
     log.info("%s", result.summary())
     if not parity["cc_mean"] >= min_cc:
-        raise ValueError(
+        raise UserError(
             f"parity check failed for {out!r}: mean CC {parity['cc_mean']:.5f} (min {parity['cc_min']:.5f}) against "
             f"the Keras model on {parity['num_images']} images is below the threshold {min_cc}; the file and "
             f"{sidecar!r} were written for inspection"

@@ -6,6 +6,8 @@ Every layer follows the keras-hub pattern: ``__init__`` stores its arguments, ``
 import keras
 from keras import ops
 
+from tfsal.errors import UserError
+
 __all__ = ["DepthToSpace", "ResizeBilinear"]
 
 
@@ -34,7 +36,7 @@ class DepthToSpace(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is not None and channels % (self.block_size**2):
-            raise ValueError(
+            raise UserError(
                 f"DepthToSpace({self.block_size}) needs channels divisible by {self.block_size ** 2}; "
                 f"got input shape {tuple(input_shape)}"
             )

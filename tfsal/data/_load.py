@@ -7,6 +7,7 @@ from tfsal.data.folder import is_folder_layout, is_image_folder, read_folder, re
 from tfsal.data.mit1003 import is_mit1003_layout, read_mit1003
 from tfsal.data.nus import is_nus_layout, read_nus
 from tfsal.data.salicon import is_salicon_layout, read_salicon
+from tfsal.errors import UserError
 
 __all__ = ["load", "read_examples", "detect_layout", "LAYOUTS", "DEMO_ROOT", "read_demo", "demo"]
 
@@ -55,7 +56,7 @@ def detect_layout(root):
             return name
     expected = "; ".join(f"{name}: {LAYOUT_HELP.get(name, 'see its reader')}" for name in LAYOUTS)
     found = sorted(os.listdir(root))[:10]
-    raise ValueError(
+    raise UserError(
         f"unknown dataset layout in {root!r} (it contains {found}); expected one of: {expected}; "
         "or the name 'demo'"
     )
@@ -79,10 +80,10 @@ def read_examples(name_or_path, split="train", layout=None, skip_bad=False):
     root = os.fspath(name_or_path)
     layout = layout or detect_layout(root)
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+        raise UserError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
     examples = LAYOUTS[layout][1](root, split=split, skip_bad=skip_bad)
     if not examples:
-        raise ValueError(f"dataset {root!r} ({layout} layout) has no images in split {split!r}")
+        raise UserError(f"dataset {root!r} ({layout} layout) has no images in split {split!r}")
     return examples
 
 
@@ -130,7 +131,7 @@ def read_demo(split="train"):
         A list of :class:`~tfsal.data.Example` (256×192 images, 15 observers' fixations each).
     """
     if split not in ("train", "val", None):
-        raise ValueError(f"the demo data has splits 'train' and 'val'; got {split!r}")
+        raise UserError(f"the demo data has splits 'train' and 'val'; got {split!r}")
     if not is_nus_layout(DEMO_ROOT):
         raise FileNotFoundError(
             f"demo data missing from {DEMO_ROOT!r}; rebuild it with scripts/build_demo_data.py"

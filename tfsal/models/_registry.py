@@ -1,6 +1,8 @@
 """A tiny model registry in the style of timm: ``register_model``, ``create_model``, ``list_models``."""
 import dataclasses
 
+from tfsal.errors import UserError
+
 __all__ = ["register_model", "create_model", "list_models", "model_info", "ModelEntry"]
 
 
@@ -82,7 +84,7 @@ def model_info(name):
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise UserError(
             f"unknown model {name!r}; expected one of: {', '.join(list_models(include_aliases=True))}"
         ) from None
 
