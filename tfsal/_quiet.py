@@ -16,7 +16,9 @@ import logging
 import os
 import sys
 
-__all__ = ["quiet_tensorflow", "stderr_to_devnull", "keras_verbosity", "user_wants_tf_logs"]
+__all__ = ["quiet_tensorflow", "silenced", "quiet_block", "stderr_to_devnull", "keras_verbosity", "user_wants_tf_logs"]
+
+_SILENCED = False
 
 
 def user_wants_tf_logs(verbose=False):
@@ -28,7 +30,9 @@ def user_wants_tf_logs(verbose=False):
 def stderr_to_devnull(enabled=True):
     """Point file descriptor 2 at ``/dev/null`` inside the block (C/C++ writes to stderr are dropped).
 
-    Python's ``sys.stderr`` object is flushed first; a failure to redirect (no ``/dev/null``, no fd 2) is ignored.
+    Python's own ``sys.stderr`` keeps writing to the real standard error (progress bars stay visible): when it is
+    file descriptor 2 it is swapped for a stream on a copy of it for the duration of the block. A failure to
+    redirect (no ``/dev/null``, no fd 2) is ignored.
     """
     if not enabled:
         yield
@@ -43,10 +47,23 @@ def stderr_to_devnull(enabled=True):
     except OSError:
         yield
         return
+    python_stderr = sys.stderr
+    try:
+        uses_fd2 = python_stderr.fileno() == 2
+    except (AttributeError, ValueError, OSError):
+        uses_fd2 = False
     try:
         os.dup2(devnull, 2)
+        if uses_fd2:
+            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(python_stderr, "encoding", None),
+                                   errors="backslashreplace")
         yield
     finally:
+        if sys.stderr is not python_stderr:
+            try:
+                sys.stderr.close()
+            finally:
+                sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
@@ -65,8 +82,12 @@ def quiet_tensorflow(verbose=False):
         >>> quiet_tensorflow()  # doctest: +SKIP
         True
     """
+    global _SILENCED
+    if _SILENCED:
+        return True
     if user_wants_tf_logs(verbose):
         return False
+    _SILENCED = True
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     if "tensorflow" not in sys.modules:
@@ -82,6 +103,27 @@ def quiet_tensorflow(verbose=False):
     except ImportError:  # pragma: no cover - absl comes with TensorFlow
         pass
     return True
+
+
+def silenced():
+    """True once :func:`quiet_tensorflow` has silenced TensorFlow in this process (then tfsal also drops the C++ log
+    lines of slow steps such as the TFLite converter)."""
+    return _SILENCED
+
+
+@contextlib.contextmanager
+def quiet_block(enabled=None):
+    """Inside the block, drop C++ log lines (:func:`stderr_to_devnull`) and Python warnings of TensorFlow's and
+    LiteRT's (e.g. the TFLite converter's ``UserWarning``); ``enabled=None`` → :func:`silenced`."""
+    import warnings
+
+    enabled = silenced() if enabled is None else enabled
+    with warnings.catch_warnings():
+        if enabled:
+            for module in (r"tensorflow(\..*)?", r"ai_edge_litert(\..*)?", r"keras(\..*)?", r"tf2onnx(\..*)?"):
+                warnings.filterwarnings("ignore", module=module)
+        with stderr_to_devnull(enabled):
+            yield
 
 
 def keras_verbosity(verbose=None):

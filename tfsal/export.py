@@ -20,7 +20,6 @@ Example:
     ('runs/fastsal/best_int8.tflite', 0.997)
 """
 import datetime
-import json
 import logging
 import os
 import re
@@ -30,7 +29,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from tfsal._io import list_images, read_image
+from tfsal import checks
+from tfsal._io import atomic_write, list_images, read_image, write_json
+from tfsal._quiet import quiet_block
 from tfsal._version import __version__
 from tfsal.errors import UserError
 
@@ -47,6 +48,7 @@ __all__ = [
     "default_parity_images",
     "parity_check",
     "prepare_images",
+    "RESIZE_METHOD",
 ]
 
 log = logging.getLogger("tfsal.export")
@@ -77,10 +79,13 @@ _IO_DTYPES = {"none": ("float32",), "float16": ("float32",), "dynamic": ("float3
 
 _OSIE_DEFAULT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "osie"))
 
-OUTPUT_MEANING = (
-    "saliency map in [0, 1] at the input resolution; higher = more likely to be fixated by a human observer "
-    "(a sigmoid output, not normalised to sum to 1)"
-)
+#: How an app must resize images for the model, and the map back (as :func:`tfsal.predict.predict_maps` and the
+#: parity check do).
+RESIZE_METHOD = {
+    "input": "bilinear with antialiasing (tf.image.resize(image, (height, width), 'bilinear', antialias=True)) of the "
+             "whole image to the input size; aspect ratio not kept, no crop, no padding",
+    "output": "bilinear (cv2.resize INTER_LINEAR) of the output map back to the image's own size",
+}
 
 
 @dataclass
@@ -330,11 +335,11 @@ def default_parity_images(num=100):
 
     if os.path.isdir(_OSIE_DEFAULT):
         paths = [e.image_path for e in read_examples(_OSIE_DEFAULT, "test")]
-        desc = f"OSIE test split ({_OSIE_DEFAULT})"
+        desc = "OSIE test split"
         if len(paths) < num:
             extra = [e.image_path for e in read_examples(_OSIE_DEFAULT, "val")][: num - len(paths)]
             if extra:
-                desc = f"OSIE test split + {len(extra)} val images ({_OSIE_DEFAULT})"
+                desc = f"OSIE test split + {len(extra)} val images"
             paths += extra
         return paths[:num], desc
     paths = [e.image_path for e in read_examples("demo", "val")]
@@ -355,7 +360,7 @@ def _calibration_paths(calibration, num):
             paths = list_images(calibration)
         except ValueError:
             raise UserError(f"calibration folder {calibration!r} has no images (need real RGB images)") from None
-        desc = calibration
+        desc = _portable(calibration)
     rng = np.random.default_rng(0)
     if len(paths) > num:
         paths = [paths[i] for i in sorted(rng.choice(len(paths), num, replace=False))]
@@ -589,6 +594,23 @@ def parity_check(model, runner, images, batch_size=8):
 # --------------------------------------------------------------------------------------------------------------
 # export_model
 # --------------------------------------------------------------------------------------------------------------
+def _portable(path):
+    """A path for the sidecar, which travels with the file to another machine: never an absolute local path (the
+    folder or file name alone then)."""
+    path = os.fspath(path)
+    return os.path.basename(os.path.normpath(path)) if os.path.isabs(path) else os.path.normpath(path)
+
+
+def _sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _load(model):
     if hasattr(model, "predict_on_batch"):
         return model, getattr(model, "name", "model"), None
@@ -644,6 +666,7 @@ def export_model(
     fold=True,
     overwrite=False,
     progress=True,
+    registered_name=None,
 ):
     """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
 
@@ -663,9 +686,12 @@ def export_model(
             rewrites; the parity reference is always the unfolded model).
         overwrite: replace an existing output file and sidecar.
         progress: show a progress bar during int8 calibration.
+        registered_name: the model's registered name (e.g. ``"fastsal-a"``) for the sidecar's facts (preprocessing,
+            output kind and range, :func:`tfsal.models._registry.model_facts`); ``None`` → from its Keras name.
 
     Returns:
-        An :class:`ExportResult`.
+        An :class:`ExportResult`. The sidecar also records the file's ``sha256``, the ``resize`` method
+        (:data:`RESIZE_METHOD`) and no absolute paths (file and folder names only).
 
     Raises:
         ValueError: bad option (unknown format or mode, an option the format does not accept), a non-``.keras``
@@ -704,12 +730,9 @@ def export_model(
     else:
         mode = "onnx"
         io_dtype = "float32"
-    min_cc = DEFAULT_MIN_CC[mode] if min_cc is None else float(min_cc)
-    num_calibration = 100 if num_calibration is None else int(num_calibration)
-    if num_calibration < 1:
-        raise UserError(f"num_calibration must be >= 1; got {num_calibration}")
-    if int(num_parity) < 1:
-        raise UserError(f"num_parity must be >= 1; got {num_parity}")
+    min_cc = DEFAULT_MIN_CC[mode] if min_cc is None else checks.correlation(min_cc, "min_cc")
+    num_calibration = checks.positive_int(100 if num_calibration is None else num_calibration, "num_calibration")
+    num_parity = checks.positive_int(num_parity, "num_parity")
     if format == "onnx":
         try:
             import onnxruntime  # noqa: F401
@@ -723,8 +746,14 @@ def export_model(
             raise UserError(f"expected a .keras model file; got {path!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file {path!r} does not exist")
+    from tfsal.models._registry import model_facts
+
     keras_model, model_name, source = _load(model)
     model_name = keras_model.name if model_name is None else model_name
+    facts = model_facts(keras_model, registered_name)
+    if facts["registered_name"] is None:
+        log.warning("model %r is not a registered tfsal model (pass registered_name=...): the sidecar cannot state "
+                    "its preprocessing%s", model_name, "" if facts["output_kind"] else " or output kind")
     out = os.fspath(out) if out is not None else _default_out(source, model_name, format, quantize)
     if not out.endswith(FORMATS[format]["suffix"]):
         raise UserError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
@@ -745,7 +774,7 @@ def export_model(
     if parity_images is None:
         par_paths, par_desc = default_parity_images(num_parity)
     elif isinstance(parity_images, (str, os.PathLike)):
-        par_paths, par_desc = list_images(parity_images)[:num_parity], os.fspath(parity_images)
+        par_paths, par_desc = list_images(parity_images)[:num_parity], _portable(parity_images)
     else:
         par_paths, par_desc = list(parity_images)[:num_parity], "given images"
     par = prepare_images(par_paths, (h, w))
@@ -758,31 +787,34 @@ def export_model(
     t0 = time.time()
     out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
-    if format == "tflite":
-        content = share_identical_vectors(_convert_tflite(export_net, quantize, io_dtype, rep, progress))
-        ops = tflite_ops(content)
-        bad = _bad_ops(ops)
-        if bad:
-            raise UserError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
-        with open(out, "wb") as f:
-            f.write(content)
-    else:
-        ops = _export_onnx(export_net, out, h, w)
-    seconds = time.time() - t0
-    size = os.path.getsize(out)
-    log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
+    # The converter's and the interpreter's C++ / absl lines and warnings (shown with tfsal --verbose)
+    with quiet_block():
+        if format == "tflite":
+            content = share_identical_vectors(_convert_tflite(export_net, quantize, io_dtype, rep, progress))
+            ops = tflite_ops(content)
+            bad = _bad_ops(ops)
+            if bad:
+                raise UserError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
+            atomic_write(out, content)
+        else:
+            ops = _export_onnx(export_net, out, h, w)
+        seconds = time.time() - t0
+        size = os.path.getsize(out)
+        log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
 
-    runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
-    parity = parity_check(keras_model, runner, par)
-    parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
-                   "runtime": FORMATS[format]["runtime"]})
-    inp, outp = _io_details(out, format)
+        runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
+        parity = parity_check(keras_model, runner, par)
+        parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
+                       "runtime": FORMATS[format]["runtime"]})
+        inp, outp = _io_details(out, format)
     metadata = {
         "file": os.path.basename(out),
+        "sha256": _sha256(out),
         "format": format,
         "quantize": quantize if format == "tflite" else None,
         "model_name": model_name,
-        "source_model": os.path.abspath(source) if source else None,
+        "registered_name": facts["registered_name"],
+        "source_model": os.path.basename(source) if source else None,
         "tfsal_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "input": dict(
@@ -792,7 +824,9 @@ def export_model(
             width=int(w),
             color_order="RGB",
             pixel_range=[0, 255],
-            normalisation="inside the model (x / 127.5 - 1); feed raw RGB pixels",
+            preprocessing=facts["preprocessing"],
+            normalisation=facts["preprocessing_text"],
+            resize=RESIZE_METHOD["input"],
             feed=(
                 "uint8/int8: q = round(pixel / scale + zero_point)"
                 + (" (scale 1 and zero point 0 mean: raw pixel bytes)" if io_dtype == "uint8" else "")
@@ -801,9 +835,13 @@ def export_model(
         ),
         "output": dict(
             outp,
-            meaning=OUTPUT_MEANING,
-            value_range=[0.0, 1.0],
-            read=("value = scale * (q - zero_point)" if outp["quantization"] else "float32 values"),
+            kind=facts["output_kind"],
+            meaning=facts["meaning"],
+            value_range=facts["value_range"],
+            resize=RESIZE_METHOD["output"],
+            read=(f"value = scale * (q - zero_point), with q read as {outp['dtype']} "
+                  f"({'signed, -128..127' if outp['dtype'] == 'int8' else 'unsigned, 0..255'})"
+                  if outp["quantization"] else "float32 values"),
         ),
         "folded_fastsal_c_decoder": folded and _is_fastsal_c(keras_model),
         "folded_fastsal_a_head": folded and _is_fastsal_a(keras_model),
@@ -814,8 +852,7 @@ def export_model(
         "parity": parity,
         "parity_passed": bool(parity["cc_mean"] >= min_cc),
     }
-    with open(sidecar, "w") as f:
-        json.dump(metadata, f, indent=2)
+    write_json(sidecar, metadata)
     result = ExportResult(out, sidecar, format, metadata["quantize"], size, seconds, ops, parity, folded, metadata)
     log.info("%s", result.summary())
     if not parity["cc_mean"] >= min_cc:

@@ -6,6 +6,7 @@ from tfsal.data.cat2000 import is_cat2000_layout, read_cat2000
 from tfsal.data.folder import is_folder_layout, is_image_folder, read_folder, read_image_folder
 from tfsal.data.mit1003 import is_mit1003_layout, read_mit1003
 from tfsal.data.nus import is_nus_layout, read_nus
+from tfsal.data.pickled import is_pickle_layout, read_pickled
 from tfsal.data.salicon import is_salicon_layout, read_salicon
 from tfsal.errors import UserError
 
@@ -22,6 +23,7 @@ LAYOUTS = {
     "mit1003": (is_mit1003_layout, read_mit1003),
     "cat2000": (is_cat2000_layout, read_cat2000),
     "folder": (is_folder_layout, read_folder),
+    "pickle": (is_pickle_layout, read_pickled),
     "images": (is_image_folder, read_image_folder),
 }
 
@@ -32,6 +34,8 @@ LAYOUT_HELP = {
     "mit1003": "ALLSTIMULI/*.jpeg + ALLFIXATIONMAPS/*_fixMap.jpg and *_fixPts.jpg (MIT1003)",
     "cat2000": "Stimuli/<category>/*.jpg + FIXATIONMAPS/<category>/*.jpg + FIXATIONLOCS/<category>/*.mat (CAT2000)",
     "folder": "images/<stem>.* + maps/<stem>.* (+ optional fixations/<stem>.png or .npy), matched by stem",
+    "pickle": "*.pkl / *.pickle files, each a pickled list of dicts with X_o or X (image), y_o or y (map) and f "
+              "(file name), as seed 000's SALICON subset (read with a restricted unpickler)",
     "images": "image files (.jpg, .png, ...) directly in the folder; sub-folders are read too (unlabelled)",
 }
 

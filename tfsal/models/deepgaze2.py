@@ -382,6 +382,8 @@ def _load_backbone(model, weights):
         "readout_params": 41589,
     },
     recipe="deepgaze2",
+    preprocessing="caffe",  # "hed" with weights="hed-vgg16" (the model's VGGPreprocess layer says which)
+    output_kind="density",
 )
 def deepgaze2(input_shape=(192, 256, 3), weights=None, taps=DEFAULT_TAPS, output_stride=1, blur_sigma=0.03,
               centre_bias=None, prior_weight=1.0, learn_prior_weight=True, preprocessing=None, name="deepgaze2"):

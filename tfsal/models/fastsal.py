@@ -160,6 +160,8 @@ def _finish(model, weights):
     test_input_shape=(64, 96, 3),
     paper=PAPER_C,
     recipe="fastsal",
+    preprocessing="mobilenet",
+    output_kind="sigmoid",
 )
 def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c"):
     """FastSal (C): MobileNetV2 encoder + concatenation decoder.
@@ -201,6 +203,8 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
     paper=PAPER_A,
     recipe="fastsal",
     aliases=("fastsal",),
+    preprocessing="mobilenet",
+    output_kind="sigmoid",
 )
 def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a"):
     """FastSal (A): MobileNetV2 encoder + addition decoder with shared inverted blocks.

@@ -72,7 +72,7 @@ SALNET_LAYERS = (
 
 
 @register_model("salnet", default_input_shape=(240, 320, 3), test_input_shape=(32, 48, 3), paper=PAPER_SALNET,
-                recipe="salnet")
+                recipe="salnet", preprocessing="caffe", output_kind="sigmoid")
 def salnet(input_shape=(240, 320, 3), weights=None, output_activation="sigmoid", batch_norm=True, name="salnet"):
     """SalNet (Pan et al.'s deep net): 8 feature convs + a prediction conv, 2 pools, one ×4 deconvolution.
 

@@ -144,7 +144,7 @@ def _build(input_shape, weights, output_activation, max_norm, batch_norm, name, 
 
 
 @register_model("shallow", default_input_shape=(96, 96, 3), test_input_shape=(32, 32, 3), paper=PAPER_SHALLOW,
-                recipe="shallow")
+                recipe="shallow", preprocessing="centred-unit", output_kind="linear")
 def shallow(input_shape=(96, 96, 3), weights=None, output_activation=None, max_norm=4.0, name="shallow"):
     """Pan et al.'s shallow saliency net exactly as Table I of seed 000 (96×96 image → 48×48 map).
 
@@ -168,7 +168,7 @@ def shallow(input_shape=(96, 96, 3), weights=None, output_activation=None, max_n
 
 
 @register_model("shallow-bn", default_input_shape=(96, 96, 3), test_input_shape=(32, 32, 3), paper=PAPER_SHALLOW,
-                recipe="shallow")
+                recipe="shallow", preprocessing="centred-unit", output_kind="linear")
 def shallow_bn(input_shape=(96, 96, 3), weights=None, output_activation=None, max_norm=4.0,
                name="shallow_bn"):
     """Seed 000's improved shallow net: Table I plus BatchNorm after each conv (before ReLU) and after fc1.

@@ -141,7 +141,8 @@ def _load_imagenet(model, depth, model_name):
 
 
 @register_model("vgg19-encdec", default_input_shape=(192, 256, 3), test_input_shape=(32, 32, 3),
-                paper={"source": "seed 001 (no parameter count given)"}, recipe="vgg-encdec")
+                paper={"source": "seed 001 (no parameter count given)"}, recipe="vgg-encdec",
+                preprocessing="caffe", output_kind="sigmoid")
 def vgg19_encdec(input_shape=(192, 256, 3), weights=None, preprocessing=None, output_activation="sigmoid",
                  decoder_bn=True, name="vgg19_encdec"):
     """VGG-19 encoder (5 blocks, 5 pools) + mirrored upsampling decoder → a full-resolution map (seed 001).
@@ -168,7 +169,7 @@ def vgg19_encdec(input_shape=(192, 256, 3), weights=None, preprocessing=None, ou
 
 @register_model("vgg16-encdec", default_input_shape=(192, 256, 3), test_input_shape=(32, 32, 3),
                 paper={"source": "SalGAN generator shape (Pan et al. 2017); no figure in the seeds"},
-                recipe="vgg-encdec")
+                recipe="vgg-encdec", preprocessing="caffe", output_kind="sigmoid")
 def vgg16_encdec(input_shape=(192, 256, 3), weights=None, preprocessing=None, output_activation="sigmoid",
                  decoder_bn=True, name="vgg16_encdec"):
     """VGG-16 encoder without pool5 + mirrored decoder: the SalGAN generator's shape.
