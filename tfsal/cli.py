@@ -367,8 +367,14 @@ def benchmark_cmd(model_paths, threads, **kwargs):
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if threads is not None:
         kwargs["threads"] = threads
-    click.echo(header())
-    rows = benchmark(model_paths, **kwargs)
+    started = []
+
+    def first_row(row):  # the header once the inputs are checked and the first row is timed
+        if not started:
+            started.append(True)
+            click.echo(header())
+
+    rows = benchmark(model_paths, progress=first_row, **kwargs)
     click.echo(format_table(rows))
 
 

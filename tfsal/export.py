@@ -750,10 +750,6 @@ def export_model(
 
     keras_model, model_name, source = _load(model)
     model_name = keras_model.name if model_name is None else model_name
-    facts = model_facts(keras_model, registered_name)
-    if facts["registered_name"] is None:
-        log.warning("model %r is not a registered tfsal model (pass registered_name=...): the sidecar cannot state "
-                    "its preprocessing%s", model_name, "" if facts["output_kind"] else " or output kind")
     out = os.fspath(out) if out is not None else _default_out(source, model_name, format, quantize)
     if not out.endswith(FORMATS[format]["suffix"]):
         raise UserError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
@@ -765,6 +761,10 @@ def export_model(
     h, w = keras_model.input_shape[1:3]
     if h is None or w is None:
         raise UserError(f"export needs a fixed input size; model {model_name!r} has input shape {keras_model.input_shape}")
+    facts = model_facts(keras_model, registered_name)
+    if facts["registered_name"] is None:
+        log.warning("model %r is not a registered tfsal model (pass registered_name=...): the sidecar cannot state "
+                    "its preprocessing%s", model_name, "" if facts["output_kind"] else " or output kind")
 
     # Inputs of the calibration and the parity check (read before the slow conversion, so bad input fails fast).
     rep = None

@@ -362,7 +362,7 @@ def int8_finetune(
     if not out.endswith(".keras"):
         raise UserError(f"out must be a .keras file; got {out!r}")
     if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{out!r} exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(f"output {out!r} already exists; pass overwrite=True (--overwrite) to replace it")
     if loss not in LOSSES:
         raise UserError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
