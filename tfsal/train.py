@@ -247,7 +247,8 @@ def train(
 
     ``deepgaze2`` (see :data:`CACHED_FEATURE_TRAINERS`) trains its readout on cached backbone features with
     :func:`tfsal.models.deepgaze2.train_deepgaze2` (early stopping on the validation loss, patience
-    :data:`DEEPGAZE2_PATIENCE`) and writes the same run directory (no ``backup/``: such runs are not resumable).
+    :data:`DEEPGAZE2_PATIENCE`) and writes the same run directory without ``last.keras`` and ``backup/`` (early
+    stopping keeps the best readout; such runs take minutes and are not resumable).
 
     Args:
         model: a registered model name (``tfsal models`` lists them).
@@ -578,8 +579,7 @@ def _train_cached_features(name, data, recipe_name, recipe, epochs, batch_size, 
         raise
     train_seconds = time.time() - start
     best_path = os.path.join(run_dir, "best.keras")
-    model.save(best_path)  # early stopping restored the readout with the lowest validation loss
-    model.save(os.path.join(run_dir, "last.keras"))
+    model.save(best_path)  # early stopping restored the readout with the lowest validation loss (no last.keras)
     _write_history_csv(os.path.join(run_dir, "history.csv"), history)
     metrics, grid_path = _report(run_dir, model, train_examples, val_examples, batch_size, train_seconds,
                                  num_preview)
