@@ -225,7 +225,8 @@ def train_cmd(model, **kwargs):
     result = train(verbose=keras_verbosity(), **kwargs)
     click.echo(f"\nrun directory: {result.run_dir}")
     click.echo(f"best model:    {result.model_path}")
-    click.echo(f"TensorBoard:   tensorboard --logdir {os.path.join(result.run_dir, 'logs')}")
+    if os.path.isdir(os.path.join(result.run_dir, "logs")):  # not for deepgaze2's cached-feature training
+        click.echo(f"TensorBoard:   tensorboard --logdir {os.path.join(result.run_dir, 'logs')}")
     click.echo(f"preview grid:  {result.grid_path or '(not written: see the warning above)'}")
     if result.metrics:
         click.echo("\nvalidation metrics (mean ± std over images):")

@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from tfsal._io import write_json, write_npy
+from tfsal._quiet import keras_verbosity
 from tfsal.losses import EPS, LOSSES, bce
 from tfsal.errors import UserError
 
@@ -583,7 +584,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
     size = (int(h), int(w)) if h is not None and w is not None else _FALLBACK_SIZE
     kinds, shape = set(), None
     if todo:
-        bar = keras.utils.Progbar(len(todo), unit_name="image") if progress else None
+        bar = keras.utils.Progbar(len(todo), unit_name="image", verbose=keras_verbosity()) if progress else None
         ds = make_dataset(todo, image_size=size, batch_size=batch_size, output="image")
         done = 0
         for batch in ds:

@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from tfsal._io import write_json
+from tfsal._quiet import keras_verbosity
 from tfsal._keras_compat import layer_consumers, run_graph
 from tfsal.errors import UserError
 
@@ -425,7 +426,7 @@ def int8_finetune(
         for i, name in enumerate(points):
             ranges[i].assign(r[name])
         bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "task", "consistency"],
-                                  verbose=1 if progress else 0)
+                                  verbose=keras_verbosity() if progress else 0)  # 2: one line, not a bar
         if progress:
             print(f"int8 fine-tuning epoch {epoch + 1}/{epochs}")
         sums = np.zeros(3)
