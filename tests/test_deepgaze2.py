@@ -1,4 +1,6 @@
 """deepgaze2: density output, taps by name, prior through save/load, the density loss, cached-feature training."""
+import os
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,24 @@ def test_cached_feature_training_on_demo_images(tmp_path):
 def test_bad_weights_argument():
     with pytest.raises(ValueError, match="weights must be"):
         deepgaze2(input_shape=SHAPE, weights="vgg19")
+
+
+def test_train_deepgaze2_takes_the_cached_feature_path(tmp_path):
+    """`tfsal train deepgaze2` trains the readout on cached features (train_deepgaze2), as a run directory."""
+    import json
+
+    from tfsal.models.deepgaze2 import READOUT_LEARNING_RATE, READOUT_LOSS
+    from tfsal.train import get_recipe, train
+
+    recipe = get_recipe("deepgaze2")
+    assert (recipe.learning_rate, recipe.loss) == (READOUT_LEARNING_RATE, READOUT_LOSS)
+    result = train("deepgaze2", image_size=(32, 48), epochs=2, batch_size=4, max_images=4, weights=None, verbose=0,
+                   num_preview=2, out=tmp_path / "dg")
+    config = json.loads((tmp_path / "dg" / "config.json").read_text())
+    assert "cached features" in config["trainer"] and config["train_images"] == 4
+    assert len(result.history["loss"]) == 2 and "val_loss" in result.history
+    assert os.path.isfile(result.model_path) and os.path.isfile(result.grid_path)
+    assert np.isfinite(result.metrics["model"]["NSS"][0])
+    with pytest.raises(ValueError, match="does not support optimizer='sgd'"):
+        train("deepgaze2", optimizer="sgd", image_size=(32, 48), max_images=2, weights=None, out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()

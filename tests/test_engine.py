@@ -141,3 +141,78 @@ def test_multiworker_strategy_across_two_local_processes(tmp_path):
     m0, m1 = (keras.models.load_model(r["run_dir"] + "/last.keras", compile=False) for r in results)
     for a, b in zip(m0.trainable_weights, m1.trainable_weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7, err_msg=a.path)
+
+
+class _CrashFirstBatch(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        raise KeyboardInterrupt("simulated Ctrl-C before the first epoch ends")
+
+
+def test_run_stopped_before_its_first_epoch_resumes_from_epoch_0(tmp_path):
+    out = tmp_path / "early"
+    out.mkdir()  # an existing empty folder is a valid --out
+    with pytest.raises(KeyboardInterrupt):
+        train(**TINY, epochs=1, out=out, callbacks=[_CrashFirstBatch()])
+    assert (out / "config.json").is_file() and not (out / "backup" / "training_metadata.json").exists()
+    resumed = train(resume=str(out), verbose=0, num_preview=2)
+    config = json.loads((out / "config.json").read_text())
+    assert config["resumed_at_epochs"] == [0] and len(resumed.history["loss"]) == 1
+    assert (out / "metrics.json").is_file() and (out / "val_grid.png").is_file()
+    with pytest.raises(ValueError, match="run finished"):
+        train(resume=str(out), verbose=0)
+
+
+def _mixed_folder(root, n_train=3, n_val=3, fixations=True):
+    """A generic images/ + maps/ (+ fixations/) dataset whose images alternate landscape 32x48 and portrait 48x32."""
+    import cv2
+
+    from conftest import write_jpeg
+    from tfsal.data import split_of
+
+    need, i, k = {"train": n_train, "val": n_val}, 0, 0
+    for d in ("images", "maps") + (("fixations",) if fixations else ()):
+        os.makedirs(root / d, exist_ok=True)
+    while any(need.values()):
+        stem, i = f"im{i:03d}", i + 1
+        if need.get(split_of(stem), 0) == 0:
+            continue
+        need[split_of(stem)] -= 1
+        h, w = (48, 32) if k % 2 else (32, 48)
+        k += 1
+        write_jpeg(str(root / "images" / f"{stem}.jpg"), h, w, seed=i)
+        yy, xx = np.mgrid[:h, :w]
+        blob = np.exp(-((xx - w / 3) ** 2 + (yy - h / 2) ** 2) / 40.0)
+        cv2.imwrite(str(root / "maps" / f"{stem}.png"), np.round(blob / blob.max() * 255).astype(np.uint8))
+        if fixations:
+            np.save(root / "fixations" / f"{stem}.npy", np.array([[w / 3, h / 2], [w / 2, h / 4]], np.float32))
+    return root
+
+
+def test_cli_train_on_mixed_portrait_and_landscape_images(tmp_path):
+    """Issue 16: the preview grid of mixed orientations crashed after fit and metrics.json was lost."""
+    from click.testing import CliRunner
+
+    from tfsal.cli import main
+
+    data = _mixed_folder(tmp_path / "mixed")
+    result = CliRunner().invoke(main, ["train", "shallow-bn", "--data", str(data), "--image-size", "32x32",
+                                       "--epochs", "1", "--batch-size", "2", "--out", str(tmp_path / "run")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["images"] == 3 and np.isfinite(metrics["model"]["NSS"]["mean"]) and "error" not in metrics
+    import cv2
+
+    grid = cv2.imread(str(tmp_path / "run" / "val_grid.png"))
+    assert grid is not None and grid.shape == (3 * 52, 5 * 52, 3)  # 3 rows of five 48x48 letterboxed tiles
+
+
+def test_a_failed_report_step_is_a_warning_and_keeps_metrics_json(tmp_path, caplog):
+    data = _mixed_folder(tmp_path / "maps_only", fixations=False)  # maps but no fixations: nothing to score
+    with caplog.at_level("WARNING", logger="tfsal.train"):
+        result = train("shallow-bn", data=str(data), image_size=(32, 32), epochs=1, batch_size=2, verbose=0,
+                       out=tmp_path / "run")
+    assert result.metrics == {} and result.grid_path and os.path.isfile(result.grid_path)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "has no fixations" in metrics["error"] and metrics["images"] == 3
+    assert any("validation metrics not computed" in r.getMessage() for r in caplog.records)

@@ -131,6 +131,46 @@ def test_export_fastsal_c_float32_folded(tmp_path, images, c_small):
     assert meta["input"]["pixel_range"] == [0, 255] and meta["input"]["color_order"] == "RGB"
     assert meta["output"]["shape"] == [1, 64, 96, 1] and "saliency" in meta["output"]["meaning"]
     assert meta["folded_fastsal_c_decoder"] and meta["tfsal_version"] and meta["parity_passed"]
+    # facts from the model registry, the file's checksum, the resize method, no absolute local path
+    import hashlib
+
+    assert meta["registered_name"] == "fastsal-c" and meta["input"]["preprocessing"] == "mobilenet"
+    assert "127.5" in meta["input"]["normalisation"] and "bilinear" in meta["input"]["resize"]
+    # c_small is built with output_activation=None: the model's last layer overrides the registry's "sigmoid"
+    assert meta["output"]["kind"] == "linear" and meta["output"]["value_range"] is None
+    assert meta["sha256"] == hashlib.sha256(open(out, "rb").read()).hexdigest()
+    assert str(tmp_path) not in json.dumps(meta) and not any(
+        isinstance(v, str) and os.path.isabs(v) for v in _values(meta))
+
+
+def _values(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _values(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _values(v)
+    else:
+        yield obj
+
+
+def test_sidecar_facts_per_model_kind(tmp_path, images):
+    from tfsal.export import export_model
+    from tfsal.models import create_model
+    from tfsal.models._registry import model_facts
+
+    assert model_facts(create_model("fastsal-a", input_shape=(64, 96, 3)))["output_kind"] == "sigmoid"
+    assert model_facts(None, "salnet")["preprocessing"] == "caffe"
+    density = create_model("deepgaze2", input_shape=(32, 48, 3), weights=None)
+    meta = export_model(density, out=str(tmp_path / "d.tflite"), parity_images=images, num_parity=1,
+                        min_cc=-1).metadata
+    assert meta["registered_name"] == "deepgaze2" and meta["output"]["kind"] == "density"
+    assert meta["input"]["preprocessing"] == "caffe" and "BGR" in meta["input"]["normalisation"]
+    linear = create_model("shallow", input_shape=(32, 32, 3), weights=None)
+    meta = export_model(linear, out=str(tmp_path / "s.tflite"), parity_images=images, num_parity=1,
+                        min_cc=-1).metadata
+    assert meta["output"]["kind"] == "linear" and meta["output"]["value_range"] is None
+    assert meta["output"]["shape"] == [1, 16, 16, 1] and meta["input"]["preprocessing"] == "centred-unit"
 
 
 @pytest.mark.parametrize("io_dtype", ["uint8", "int8"])
@@ -143,6 +183,8 @@ def test_export_int8_io_and_calibration_folder(tmp_path, images, io_dtype):
     meta = r.metadata
     assert meta["input"]["dtype"] == io_dtype and meta["output"]["dtype"] == io_dtype
     assert meta["input"]["quantization"]["scale"] > 0 and meta["calibration"]["num_images"] == 2
+    assert ("signed" if io_dtype == "int8" else "unsigned") in meta["output"]["read"]
+    assert meta["calibration"]["images"] == os.path.basename(images)  # no absolute path
     assert r.parity["cc_mean"] >= 0.9
 
 
@@ -175,7 +217,9 @@ def test_export_float16_dynamic_and_parity_failure(tmp_path, images):
         r = export_model(model, out=str(tmp_path / f"{q}.tflite"), quantize=q, parity_images=images)
         assert r.quantize == q and r.parity["cc_mean"] >= 0.99
     with pytest.raises(ValueError, match="parity check failed"):
-        export_model(model, out=str(tmp_path / "x.tflite"), quantize="dynamic", parity_images=images, min_cc=1.01)
+        export_model(model, out=str(tmp_path / "x.tflite"), quantize="dynamic", parity_images=images, min_cc=1.0)
+    with pytest.raises(ValueError, match=r"min_cc must be a number in \[-1, 1\]; got 1.01"):
+        export_model(model, out=str(tmp_path / "y.tflite"), quantize="dynamic", parity_images=images, min_cc=1.01)
 
 
 def test_export_refuses_unsupported_op(tmp_path, images):
@@ -215,6 +259,19 @@ def test_benchmark_rows(tmp_path, images, tiny_keras):
     assert "float32" in format_table(rows)
     with pytest.raises(ValueError, match="expected a"):
         benchmark([str(tmp_path / "m.h5")])
+
+
+def test_benchmark_warns_when_the_sidecar_says_parity_failed(tmp_path, images, caplog):
+    from tfsal.benchmark import benchmark
+    from tfsal.export import export_model
+
+    out = str(tmp_path / "f.tflite")
+    with pytest.raises(ValueError, match="parity check failed"):
+        export_model(_tiny_model(), out=out, quantize="dynamic", parity_images=images, min_cc=1.0)
+    with caplog.at_level("WARNING", logger="tfsal.benchmark"):
+        benchmark([out], threads=(1,), runs=1, warmup=0)
+    warned = [r.getMessage() for r in caplog.records if r.name == "tfsal.benchmark"]
+    assert len(warned) == 1 and "parity check FAILED" in warned[0] and "f.tflite" in warned[0]
 
 
 # ---------------------------------------------------------------- CLI

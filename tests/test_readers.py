@@ -176,7 +176,7 @@ def test_image_folder_and_pipeline(tmp_path):
 
 def test_pipeline_on_salicon(tmp_path):
     root = write_salicon(tmp_path / "salicon")
-    images, targets = next(iter(D.load(root, split="train", image_size=(15, 20), batch_size=2, augment=False)))
+    images, targets = next(iter(D.load(root, split="train", image_size=(15, 20), batch_size=2, augment=False, shuffle=False)))
     assert tuple(images.shape) == (2, 15, 20, 3) and tuple(targets.shape) == (2, 15, 20, 2)
     fix = targets[0, ..., 1].numpy()  # a: (0.5,0.5), (39.5,29.5), (19.5,9.5) at half resolution
     assert fix.sum() == 3 and fix[0, 0] == fix[14, 19] == fix[4, 9] == 1
@@ -319,3 +319,58 @@ def test_broken_labelled_dataset_is_not_taken_for_unlabelled(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset layout.*mit1003: ALLSTIMULI"):
         D.detect_layout(root)
     assert len(D.read_examples(root, None, layout="images")) == 2  # still readable when asked for explicitly
+
+
+# ---------------------------------------------------------------- seed 000's pickled SALICON subset
+def _write_pickles(root):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    os.makedirs(root, exist_ok=True)
+    train = [{"X": rng.random((96, 96, 3)).astype(np.float32), "y": rng.random((48, 48)).astype(np.float32),
+              "f": f"COCO_train_{i}.jpg"} for i in range(3)]
+    with open(os.path.join(root, "train_data.pkl"), "wb") as f:
+        pickle.dump(train, f)
+    test = [{"X_o": (rng.random((3, 48, 64)) * 255).astype(np.uint8), "X": rng.random((96, 96, 3)),
+             "y_o": rng.random((48, 64)), "y": rng.random((48, 48)), "f": f"COCO_test_{i}.jpg"} for i in range(2)]
+    with open(os.path.join(root, "test_data.pickle"), "wb") as f:
+        pickle.dump(test, f, protocol=2)
+    return str(root)
+
+
+def test_pickle_layout_of_seed_000(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFSAL_CACHE", str(tmp_path / "cache"))
+    root = _write_pickles(tmp_path / "pk")
+    assert D.detect_layout(root) == "pickle"
+    train = D.read_examples(root, "train")
+    assert [e.stem for e in train] == ["COCO_train_0", "COCO_train_1", "COCO_train_2"]
+    assert (train[0].width, train[0].height) == (96, 96) and train[0].fixations is None
+    assert cv2.imread(train[0].image_path).shape == (96, 96, 3) and cv2.imread(train[0].map_path).shape[:2] == (48, 48)
+    test = D.read_examples(root, "test")  # X_o (channels first) and y_o preferred over X and y
+    assert [(e.width, e.height) for e in test] == [(64, 48)] * 2
+    assert len(D.read_examples(root, None)) == 5
+    images, targets = next(iter(D.make_dataset(train, (32, 32), batch_size=3)))
+    assert tuple(images.shape) == (3, 32, 32, 3) and float(targets[..., 0].numpy().max()) > 0.9
+
+
+def test_pickle_referring_to_another_global_is_refused(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("TFSAL_CACHE", str(tmp_path / "cache"))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    root = tmp_path / "evil"
+    root.mkdir()
+    with open(root / "train.pkl", "wb") as f:
+        pickle.dump([{"X": Evil(), "y": np.zeros((2, 2)), "f": "a.jpg"}], f)
+    with pytest.raises(ValueError, match=r"refusing to load .*train\.pkl.*global (posix|os|nt)\.system") as err:
+        D.read_examples(str(root), "train")
+    assert "\n" not in str(err.value) and not (tmp_path / "pwned").exists()
+    assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache" / "pickle")
+    with open(root / "train.pkl", "wb") as f:
+        pickle.dump([{"X": np.zeros((4, 4, 3)), "f": "a.jpg"}], f)  # no map
+    with pytest.raises(ValueError, match=r"item 0: missing key\(s\) \['y'\]"):
+        D.read_examples(str(root), "train")

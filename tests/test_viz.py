@@ -224,3 +224,36 @@ def test_cli_visualize_receptive_fields(tiny_files):
     res = runner.invoke(main, ["visualize", "receptive-fields", model_path, "--out", str(d / "x.png"),
                                "--layers", "c1"])
     assert res.exit_code == 1 and "'c1' is a Conv2D" in res.output
+
+
+def test_prediction_grid_letterboxes_portrait_and_landscape(rng):
+    """Issue 16: mixed orientations crashed np.concatenate after training."""
+    land = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
+    port = (rng.random((40, 30, 3)) * 255).astype(np.uint8)
+    grid = viz.prediction_grid([land, port], [rng.random((30, 40)), rng.random((40, 30))],
+                               [rng.random((8, 8))] * 2, fixations=[[[0.5, 0.5]]] * 2)
+    assert grid.shape == (2 * 44, 5 * 44, 3)  # every tile 40x40 (+2 px border)
+    assert (grid[44 + 2 + 20, 2:7] == 255).all()  # the portrait image is centred on white
+    small = viz.prediction_grid([land, port], [land[..., 0], port[..., 0]], [land[..., 0], port[..., 0]],
+                                max_side=20)
+    assert small.shape == (2 * 24, 5 * 24, 3)
+
+
+def test_write_overlay_refuses_an_existing_file_unless_overwrite(tmp_path):
+    import keras
+
+    from conftest import write_jpeg
+
+    inp = keras.Input((16, 16, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inp))
+    image = write_jpeg(str(tmp_path / "img.jpg"), 20, 24)
+    out = tmp_path / "o.png"
+    out.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="o.png"):
+        viz.write_overlay(model, image, out)
+    assert out.read_bytes() == b"keep me"
+    with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]"):
+        viz.write_overlay(model, image, tmp_path / "n.png", alpha=2)
+    viz.write_overlay(model, image, out, overwrite=True)
+    assert cv2.imread(str(out)).shape == (20, 24, 3)
+    assert sorted(os.listdir(tmp_path)) == ["img.jpg", "o.png"]  # no temporary file left

@@ -16,6 +16,8 @@ import math
 import cv2
 import numpy as np
 
+from tfsal.errors import UserError
+
 __all__ = ["uniform_map", "spectral_residual"]
 
 #: MATLAB ``rgb2gray`` weights (R, G, B), used by Hou & Zhang's released code (``imread`` + ``rgb2gray``).
@@ -48,7 +50,7 @@ def uniform_map(shape):
     """
     shape = tuple(int(v) for v in shape)
     if len(shape) < 2 or shape[0] <= 0 or shape[1] <= 0:
-        raise ValueError(f"shape must be (H, W) with positive sizes; got {shape!r}")
+        raise UserError(f"shape must be (H, W) with positive sizes; got {shape!r}")
     return np.full(shape, 1.0 / (shape[0] * shape[1]), dtype=np.float32)
 
 
@@ -88,7 +90,7 @@ def spectral_residual(image_rgb_uint8, out_shape=None):
     if img.ndim == 3 and img.shape[-1] == 1:
         img = img[..., 0]
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3) or 0 in img.shape:
-        raise ValueError(f"image_rgb_uint8 must have shape (H, W, 3) (or (H, W)); got shape {img.shape}")
+        raise UserError(f"image_rgb_uint8 must have shape (H, W, 3) (or (H, W)); got shape {img.shape}")
     if img.dtype == np.uint8:
         img = img.astype(np.float64) / 255.0  # im2double
     elif np.issubdtype(img.dtype, np.floating) or img.dtype == bool:
@@ -101,7 +103,7 @@ def spectral_residual(image_rgb_uint8, out_shape=None):
         out_shape = (h, w)
     out_h, out_w = (int(v) for v in out_shape)
     if out_h <= 0 or out_w <= 0:
-        raise ValueError(f"out_shape must be (height, width) with positive sizes; got {out_shape!r}")
+        raise UserError(f"out_shape must be (height, width) with positive sizes; got {out_shape!r}")
 
     small_h = max(1, math.ceil(h * _SR_WIDTH / w))  # imresize(inImg, 64/size(inImg, 2)): ceil(scale * size)
     interp = cv2.INTER_AREA if w > _SR_WIDTH else cv2.INTER_LINEAR

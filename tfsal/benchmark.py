@@ -11,13 +11,20 @@ Example:
     >>> rows = benchmark(["best.keras", "best_int8.tflite"], threads=(1, 2))  # doctest: +SKIP
     >>> print(format_table(rows))  # doctest: +SKIP
 """
+import json
+import logging
 import os
 import platform
 import time
 
 import numpy as np
 
-__all__ = ["benchmark", "format_table", "header", "time_callable"]
+from tfsal import checks
+from tfsal.errors import UserError
+
+__all__ = ["benchmark", "format_table", "header", "time_callable", "parity_warning"]
+
+log = logging.getLogger("tfsal.benchmark")
 
 _SUFFIXES = (".keras", ".tflite", ".onnx")
 
@@ -104,11 +111,35 @@ def _tflite_row(path, n, runs, warmup):
             "p90_ms": p90}
 
 
+def parity_warning(path):
+    """One line when the JSON sidecar of an exported file says its parity check failed, else ``None``.
+
+    Args:
+        path: a ``.tflite`` / ``.onnx`` file (its sidecar is ``path + ".json"``, as :func:`tfsal.export.export_model`
+            writes it).
+
+    Returns:
+        The warning text, or ``None`` (parity passed, or no readable sidecar).
+
+    Example:
+        >>> parity_warning("no/such.tflite") is None
+        True
+    """
+    try:
+        with open(os.fspath(path) + ".json") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("parity_passed") is not False:
+        return None
+    p = meta.get("parity") or {}
+    return (f"{path}: its sidecar says the parity check FAILED (mean CC {p.get('cc_mean', float('nan')):.4f} "
+            f"< {p.get('min_cc')} against the Keras model): its maps are not the model's; timing it anyway")
+
+
 def _tflite_variant(path, interp):
     sidecar = path + ".json"
     if os.path.isfile(sidecar):
-        import json
-
         with open(sidecar) as f:
             meta = json.load(f)
         q = meta.get("quantize") or "?"
@@ -159,19 +190,20 @@ def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):
     """
     paths = [os.fspath(p) for p in paths]
     if not paths:
-        raise ValueError("benchmark needs at least one model file (.keras, .tflite or .onnx)")
-    threads = [int(t) for t in threads]
-    if not threads or min(threads) < 1:
-        raise ValueError(f"threads must be positive integers; got {threads}")
-    if int(runs) < 1 or int(warmup) < 0:
-        raise ValueError(f"runs must be >= 1 and warmup >= 0; got runs={runs}, warmup={warmup}")
+        raise UserError("benchmark needs at least one model file (.keras, .tflite or .onnx)")
+    threads = list(checks.int_list(threads, "threads"))
+    runs = checks.positive_int(runs, "runs")
+    warmup = checks.non_negative_int(warmup, "warmup")
     for p in paths:
         if not p.endswith(_SUFFIXES):
-            raise ValueError(f"cannot benchmark {p!r}: expected a {', '.join(_SUFFIXES)} file")
+            raise UserError(f"cannot benchmark {p!r}: expected a {', '.join(_SUFFIXES)} file")
         if not os.path.isfile(p):
             raise FileNotFoundError(f"model file {p!r} does not exist")
     rows = []
     for p in paths:
+        warning = None if p.endswith(".keras") else parity_warning(p)
+        if warning:
+            log.warning("%s", warning)
         if p.endswith(".keras"):
             new = [_keras_row(p, runs, warmup)]
         elif p.endswith(".tflite"):
@@ -180,7 +212,7 @@ def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):
             try:
                 import onnxruntime  # noqa: F401
             except ImportError:
-                raise ValueError(f"benchmarking {p!r} needs onnxruntime (pip install onnxruntime)") from None
+                raise UserError(f"benchmarking {p!r} needs onnxruntime (pip install onnxruntime)") from None
             new = [_onnx_row(p, n, runs, warmup) for n in threads]
         for row in new:
             rows.append(row)

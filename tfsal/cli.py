@@ -1,40 +1,152 @@
 """The ``tfsal`` command line. Each command parses, calls one public Python function, and prints.
 
-Options default to ``None`` so the Python functions' defaults are the single source of truth.
+Options default to ``None`` so the Python functions' defaults are the single source of truth. Shared values (sizes,
+counts, ranges, thresholds) are parsed with the types of :mod:`tfsal._cli_types`, i.e. checked by :mod:`tfsal.checks`
+before TensorFlow is imported; ``--help`` and argument errors never import it.
+
+Errors: bad input (:data:`tfsal.errors.USER_ERRORS`) is one line ``Error: ...`` (exit status 1; 2 for a bad option
+or argument); anything else is a bug and prints one line saying so and how to see its traceback (``tfsal --debug
+CMD ...`` or ``TFSAL_DEBUG=1``), exit status :data:`EXIT_INTERNAL`; Ctrl-C exits with :data:`EXIT_INTERRUPTED`.
 """
+import contextlib
+import logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the CLI
+import click
 
-import click  # noqa: E402
+from tfsal._cli_types import (
+    CORRELATION,
+    FINITE_FLOAT,
+    FRACTION,
+    IMAGE_SIZE,
+    INT_LIST,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SEED,
+)
+from tfsal.errors import USER_ERRORS
 
-# Errors a user can cause with bad input: printed as one line "Error: ..." with exit status 1.
-_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, RuntimeError)
+#: Exit status of an internal error (a bug): EX_SOFTWARE of BSD's sysexits.h ("internal software error").
+EXIT_INTERNAL = 70
+#: Exit status after Ctrl-C: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 130
+#: Environment variable that shows tracebacks like ``--debug``.
+DEBUG_ENV = "TFSAL_DEBUG"
+
+
+def _debug(ctx):
+    return bool(ctx.meta.get("tfsal.debug")) or os.environ.get(DEBUG_ENV, "").strip().lower() not in (
+        "", "0", "false", "no", "off")
+
+
+def _one_line(err):
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
+class _EchoHandler(logging.Handler):
+    """tfsal's log records on standard error (looked up at each record, so click's test runner sees them too)."""
+
+    def emit(self, record):
+        try:
+            prefix = "warning: " if record.levelno == logging.WARNING else (
+                "error: " if record.levelno >= logging.ERROR else "")
+            click.echo(prefix + record.getMessage(), err=True)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _tfsal_logging(verbose):
+    """Show the ``tfsal`` loggers' warnings (and with ``--verbose`` their info lines) while a command runs."""
+    logger = logging.getLogger("tfsal")
+    handler = _EchoHandler()
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
 
 
 class _Command(click.Command):
+    """A command whose bad-input errors are one line and whose other errors say they are internal errors."""
+
     def invoke(self, ctx):
+        from tfsal._quiet import quiet_tensorflow
+
+        verbose = bool(ctx.meta.get("tfsal.verbose"))
+        with _tfsal_logging(verbose):
+            try:
+                quiet_tensorflow(verbose)
+                return super().invoke(ctx)
+            except (click.exceptions.Exit, click.ClickException, click.Abort):
+                raise
+            except USER_ERRORS as err:
+                if _debug(ctx):
+                    raise
+                raise click.ClickException(_one_line(err)) from err
+            except Exception as err:
+                if _debug(ctx):
+                    raise
+                words = [p for p in ctx.command_path.split()[1:]]
+                click.echo(
+                    f"Internal error (a bug in tfsal, not a problem with your input): {type(err).__name__}: "
+                    f"{_one_line(err)}; see the traceback with 'tfsal --debug {' '.join(words)} ...' or "
+                    f"{DEBUG_ENV}=1, and please report it", err=True)
+                ctx.exit(EXIT_INTERNAL)
+
+
+class _Group(click.Group):
+    """The ``tfsal`` group: usage errors on one line (with the command's help hint), Ctrl-C as one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            return super().invoke(ctx)
-        except _USER_ERRORS as err:
-            raise click.ClickException(str(err)) from err
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:  # `tfsal` or `tfsal visualize` alone: the help
+            click.echo(err.ctx.get_help() if err.ctx is not None else err.format_message(), err=True)
+            sys.exit(err.exit_code)
+        except click.UsageError as err:
+            hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+            click.echo(f"Error: {_one_line(err.format_message())}{hint}", err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            click.echo(f"Error: {_one_line(err.format_message())}", err=True)
+            sys.exit(err.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("Error: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except OSError as err:  # e.g. a closed pipe: `tfsal models | head -1`
+            if getattr(err, "errno", None) == 32:
+                sys.exit(1)
+            raise
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _size(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        h, w = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected HEIGHTxWIDTH such as 192x256; got {value!r}") from None
-    return h, w
+def _png_out(out, overwrite):
+    """The ``--out`` PNG of a picture command, checked before any work (see :func:`tfsal.checks.new_file`)."""
+    from tfsal import checks
+
+    return checks.new_file(out, "--out", suffixes=(".png",), overwrite=bool(overwrite))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tfsal")
-def main():
+@click.option("--debug", is_flag=True, help=f"Show the full traceback of any error (or set {DEBUG_ENV}=1).")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's C++/absl logging and tfsal's info lines.")
+@click.pass_context
+def main(ctx, debug, verbose):
     """tfsal: visual saliency prediction (train, predict, inspect models)."""
+    ctx.meta["tfsal.debug"] = debug
+    ctx.meta["tfsal.verbose"] = verbose
 
 
 @main.command("models", cls=_Command)
@@ -53,7 +165,7 @@ def models_cmd():
 
 @main.command("info", cls=_Command)
 @click.argument("name")
-@click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH (default: the model's).")
+@click.option("--image-size", type=IMAGE_SIZE, default=None, help="HEIGHTxWIDTH (default: the model's).")
 def info_cmd(name, image_size):
     """Print parameters and FLOPs of model NAME next to the paper's figures."""
     from tfsal.models import describe_model
@@ -77,38 +189,37 @@ def info_cmd(name, image_size):
 @click.option("--data", multiple=True, default=None,
               help="'demo' (default) or a dataset folder; repeat to train on several datasets at once.")
 @click.option("--recipe", default=None, help="Training recipe (default: the model's; e.g. fastsal-paper).")
-@click.option("--epochs", type=int, default=None, help="Epochs (default: the recipe's; small on the demo data).")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH (default: the model's input size).")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Initial learning rate.")
+@click.option("--epochs", type=POSITIVE_INT, default=None, help="Epochs (default: the recipe's; small on the demo data).")
+@click.option("--batch-size", type=POSITIVE_INT, default=None)
+@click.option("--image-size", type=IMAGE_SIZE, default=None, help="HEIGHTxWIDTH (default: the model's input size).")
+@click.option("--lr", "learning_rate", type=POSITIVE_FLOAT, default=None, help="Initial learning rate.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
 @click.option("--loss", default=None, help="bce | mse | kld | kld_cc (default: the recipe's).")
 @click.option("--weights", default=None,
               help="Start: 'imagenet-dogs' (offline MobileNetV2, FastSal's default when it can be had), 'none', "
                    "'imagenet' (download), a shipped weights name or a weights path.")
-@click.option("--out", default=None, help="Run directory (must not exist; default runs/MODEL-TIMESTAMP).")
-@click.option("--seed", type=int, default=None)
-@click.option("--resume", default=None, help="Continue the unfinished run in this directory (its settings).")
+@click.option("--out", default=None, help="Run directory (new or empty; default runs/MODEL-TIMESTAMP).")
+@click.option("--seed", type=SEED, default=None)
+@click.option("--resume", default=None, help="Continue the unfinished run in this directory (its settings), also one "
+              "stopped before its first epoch ended.")
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
               help="tf.distribute strategy (default: one device; multiworker reads TF_CONFIG).")
 @click.option("--mixed-precision", type=click.Choice(["bf16", "fp16", "off"]), default=None)
-@click.option("--max-images", type=int, default=None, help="Use at most N training and validation images.")
+@click.option("--max-images", type=POSITIVE_INT, default=None, help="Use at most N training and validation images.")
 @click.option("--teacher", default=None,
               help="Distil from this teacher .keras (eq. 2 for a sigmoid teacher, eq. 3 for a density teacher).")
 @click.option("--pseudo", default=None,
               help="Pseudo-map folder from 'tfsal pseudo-label'; its extra images train on their maps alone.")
-@click.option("--hint-pretrain", type=int, default=None, help="Epochs of hint-loss pre-training (needs --teacher).")
-@click.option("--teacher-weight", type=float, default=None, help="Weight of the teacher term (default 1).")
+@click.option("--hint-pretrain", type=NON_NEGATIVE_INT, default=None,
+              help="Epochs of hint-loss pre-training (needs --teacher).")
+@click.option("--teacher-weight", type=NON_NEGATIVE_FLOAT, default=None, help="Weight of the teacher term (default 1).")
 @click.option("--teacher-loss", default=None,
               help="Train to the min-max teacher map with this loss (e.g. kld_cc_bce) instead of eq. 2/3.")
-@click.option("--time-budget", type=float, default=None, help="Stop training after this many seconds.")
+@click.option("--time-budget", type=POSITIVE_FLOAT, default=None, help="Stop training after this many seconds.")
 @click.option("--output-blur", default=None,
               help="FastSal: 'auto' (default: σ of a fixed output blur chosen on val), 'none', or σ in pixels.")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""
-    from tfsal.evaluate import format_table
-    from tfsal.train import train
-
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ()}
     if "data" in kwargs:
         kwargs["data"] = list(kwargs["data"]) if len(kwargs["data"]) > 1 else kwargs["data"][0]
@@ -125,13 +236,21 @@ def train_cmd(model, **kwargs):
         raise click.UsageError("missing MODEL (e.g. 'tfsal train fastsal'), or --resume RUN_DIR")
     if model is not None:
         kwargs["model"] = model
-    result = train(**kwargs)
+    from tfsal._quiet import keras_verbosity
+    from tfsal.evaluate import format_table
+    from tfsal.train import train
+
+    result = train(verbose=keras_verbosity(), **kwargs)
     click.echo(f"\nrun directory: {result.run_dir}")
     click.echo(f"best model:    {result.model_path}")
-    click.echo(f"TensorBoard:   tensorboard --logdir {os.path.join(result.run_dir, 'logs')}")
-    click.echo(f"preview grid:  {result.grid_path}")
-    click.echo("\nvalidation metrics (mean ± std over images):")
-    click.echo(format_table(result.metrics))
+    if os.path.isdir(os.path.join(result.run_dir, "logs")):  # not for deepgaze2's cached-feature training
+        click.echo(f"TensorBoard:   tensorboard --logdir {os.path.join(result.run_dir, 'logs')}")
+    click.echo(f"preview grid:  {result.grid_path or '(not written: see the warning above)'}")
+    if result.metrics:
+        click.echo("\nvalidation metrics (mean ± std over images):")
+        click.echo(format_table(result.metrics))
+    else:
+        click.echo("validation metrics: not computed (see the warning above); metrics.json says why")
 
 
 @main.command("predict", cls=_Command)
@@ -139,7 +258,7 @@ def train_cmd(model, **kwargs):
 @click.argument("inputs")
 @click.option("--out", required=True, help="Output folder for the maps.")
 @click.option("--npy", "save_npy", is_flag=True, default=None, help="Also write raw float32 .npy maps.")
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=POSITIVE_INT, default=None)
 @click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
 def predict_cmd(model_path, inputs, out, **kwargs):
     """Write saliency maps of IMAGE_OR_DIR at each image's own resolution, using MODEL_PATH (.keras)."""
@@ -159,8 +278,8 @@ def predict_cmd(model_path, inputs, out, **kwargs):
               help="Output on stdout (default: table of mean ± std).")
 @click.option("--out", default=None, help="Also write the full result, with per-image scores, as JSON here.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
-@click.option("--batch-size", type=int, default=None)
-@click.option("--seed", type=int, default=None, help="Seed of the sampled metrics (AUC-Judd, AUC-Borji, sAUC).")
+@click.option("--batch-size", type=POSITIVE_INT, default=None)
+@click.option("--seed", type=SEED, default=None, help="Seed of the sampled metrics (AUC-Judd, AUC-Borji, sAUC).")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
 def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs):
     """Score MODEL_OR_BASELINE (a .keras file, or centre-bias | uniform | spectral-residual) with 8 metrics."""
@@ -234,10 +353,11 @@ def evaluate_crop_cmd(model_or_baseline, data, split, out, overwrite, quiet, **k
 @main.command("show-fixations", cls=_Command)
 @click.argument("data")
 @click.option("--split", default=None, help="train | val (default) | test | all.")
-@click.option("--num", type=int, default=None, help="How many images (default 6).")
+@click.option("--num", type=POSITIVE_INT, default=None, help="How many images (default 6).")
 @click.option("--out", required=True, help="PNG file to write.")
 @click.option("--layout", default=None, help="Force a layout (default: detected).")
-@click.option("--seed", type=int, default=None, help="Seed of the choice of images.")
+@click.option("--seed", type=SEED, default=None, help="Seed of the choice of images.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 def show_fixations_cmd(data, split, out, **kwargs):
     """Write a PNG of a few images of DATA ('demo' or a dataset folder) with their fixations and maps."""
     from tfsal.data import fixation_preview
@@ -256,11 +376,11 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--quantize", default=None, help="TFLite: none (float32, default) | float16 | dynamic | int8.")
 @click.option("--io-dtype", default=None, help="int8 only: uint8 (default) or int8 input and output.")
 @click.option("--calibration", default=None, help="int8 only: folder of real images (default: demo train images).")
-@click.option("--num-calibration", type=int, default=None, help="int8 only: at most N calibration images (100).")
+@click.option("--num-calibration", type=POSITIVE_INT, default=None, help="int8 only: at most N calibration images (100).")
 @click.option("--parity-images", default=None, help="Folder of images for the parity check (default: OSIE test "
               "split if ../shared/data/osie exists, else demo val).")
-@click.option("--num-parity", type=int, default=None, help="At most N parity images (default 100).")
-@click.option("--min-cc", type=float, default=None, help="Fail below this mean parity CC (default 0.999 float, "
+@click.option("--num-parity", type=POSITIVE_INT, default=None, help="At most N parity images (default 100).")
+@click.option("--min-cc", type=CORRELATION, default=None, help="Fail below this mean parity CC (default 0.999 float, "
               "0.99 dynamic/int8).")
 @click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C / FastSal-A without the exact graph folds.")
 @click.option("--out", default=None, help="Output file (must not exist; default next to MODEL_PATH).")
@@ -287,15 +407,15 @@ def export_cmd(model_path, fmt, no_fold, quiet, **kwargs):
 @click.argument("model_path")
 @click.option("--out", required=True, help="The .keras file to write (must not exist).")
 @click.option("--data", default=None, help="'demo' (default) or a dataset folder (its train split).")
-@click.option("--epochs", type=int, default=None, help="Epochs (default 12).")
-@click.option("--consistency-weight", type=float, default=None,
+@click.option("--epochs", type=POSITIVE_INT, default=None, help="Epochs (default 12).")
+@click.option("--consistency-weight", type=NON_NEGATIVE_FLOAT, default=None,
               help="Weight of 1 - CC(float map, simulated int8 map) (default 100).")
-@click.option("--lr", "learning_rate", type=float, default=None, help="Adam learning rate (default 1e-4).")
+@click.option("--lr", "learning_rate", type=POSITIVE_FLOAT, default=None, help="Adam learning rate (default 1e-4).")
 @click.option("--loss", default=None, help="Task loss (default kld_cc_bce).")
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=POSITIVE_INT, default=None)
 @click.option("--calibration", default=None, help="Folder of calibration images (default: demo train, as export).")
-@click.option("--num-calibration", type=int, default=None, help="At most N calibration images (100).")
-@click.option("--seed", type=int, default=None)
+@click.option("--num-calibration", type=POSITIVE_INT, default=None, help="At most N calibration images (100).")
+@click.option("--seed", type=SEED, default=None)
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
 def int8_finetune_cmd(model_path, out, quiet, **kwargs):
@@ -310,21 +430,24 @@ def int8_finetune_cmd(model_path, out, quiet, **kwargs):
 
 @main.command("benchmark", cls=_Command)
 @click.argument("model_paths", nargs=-1, required=True)
-@click.option("--threads", default=None, help="Comma-separated thread counts (default 1,2).")
-@click.option("--runs", type=int, default=None, help="Timed runs per row (default 100).")
-@click.option("--warmup", type=int, default=None, help="Untimed runs first (default 10).")
+@click.option("--threads", type=INT_LIST, default=None, help="Comma-separated thread counts (default 1,2).")
+@click.option("--runs", type=POSITIVE_INT, default=None, help="Timed runs per row (default 100).")
+@click.option("--warmup", type=NON_NEGATIVE_INT, default=None, help="Untimed runs first (default 10).")
 def benchmark_cmd(model_paths, threads, **kwargs):
     """CPU latency (median, p90) of .keras, .tflite and .onnx files in one table."""
     from tfsal.benchmark import benchmark, format_table, header
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if threads is not None:
-        try:
-            kwargs["threads"] = tuple(int(t) for t in threads.split(","))
-        except ValueError:
-            raise click.BadParameter(f"expected comma-separated integers such as 1,2; got {threads!r}") from None
-    click.echo(header())
-    rows = benchmark(model_paths, **kwargs)
+        kwargs["threads"] = threads
+    started = []
+
+    def first_row(row):  # the header once the inputs are checked and the first row is timed
+        if not started:
+            started.append(True)
+            click.echo(header())
+
+    rows = benchmark(model_paths, progress=first_row, **kwargs)
     click.echo(format_table(rows))
 
 
@@ -337,7 +460,8 @@ def visualize_group():
 @click.argument("model_path")
 @click.argument("image")
 @click.option("--out", required=True, help="PNG file to write.")
-@click.option("--alpha", type=float, default=None, help="Heat-map weight (default 0.5).")
+@click.option("--alpha", type=FRACTION, default=None, help="Heat-map weight in [0, 1] (default 0.5).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 def visualize_overlay_cmd(model_path, image, out, **kwargs):
     """Predict IMAGE with MODEL_PATH (.keras) and write the map drawn over the image."""
     from tfsal.viz import write_overlay
@@ -351,7 +475,8 @@ def visualize_overlay_cmd(model_path, image, out, **kwargs):
 @click.argument("model")
 @click.option("--out", required=True, help="PNG file to write.")
 @click.option("--layer", "layer_name", default=None, help="A Conv2D layer name (default: the first Conv2D).")
-@click.option("--tile", type=int, default=None, help="Tile size in pixels (default 32).")
+@click.option("--tile", type=POSITIVE_INT, default=None, help="Tile size in pixels (default 32).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 def visualize_filters_cmd(model, out, **kwargs):
     """Write the filters of MODEL's first conv layer (a .keras file, or a model name: random weights) as a grid."""
     from tfsal.viz import write_filter_grid
@@ -368,11 +493,12 @@ def visualize_filters_cmd(model, out, **kwargs):
               help="grid (default): first N channels per pooling layer; series: c from 0.5 to 3; validation: "
                    "summed activation per channel of the pattern fed forward.")
 @click.option("--layers", default=None, help="Comma-separated pooling layers (default: all).")
-@click.option("--channels", type=int, default=None, help="grid: the first N channels (default 16).")
-@click.option("--channel", type=int, default=None, help="series / validation: the clamped channel (default 0).")
-@click.option("--value", type=float, default=None, help="The constant c of the sparse pooled map (default 1).")
-@click.option("--image-size", callback=_size, default=None, help="HEIGHTxWIDTH canvas (default: the model's).")
-@click.option("--tile", type=int, default=None, help="Tile size in pixels.")
+@click.option("--channels", type=POSITIVE_INT, default=None, help="grid: the first N channels (default 16).")
+@click.option("--channel", type=NON_NEGATIVE_INT, default=None, help="series / validation: the clamped channel (default 0).")
+@click.option("--value", type=FINITE_FLOAT, default=None, help="The constant c of the sparse pooled map (default 1).")
+@click.option("--image-size", type=IMAGE_SIZE, default=None, help="HEIGHTxWIDTH canvas (default: the model's).")
+@click.option("--tile", type=POSITIVE_INT, default=None, help="Tile size in pixels.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 def visualize_receptive_fields_cmd(models, out, layers, **kwargs):
     """Receptive-field patterns (seed 001) of one or more MODELS (.keras files or names) side by side."""
     from tfsal.receptive import receptive_field_figure
@@ -388,7 +514,7 @@ def visualize_receptive_fields_cmd(models, out, layers, **kwargs):
 @click.argument("teacher")
 @click.option("--images", required=True, help="Folder of unlabelled images (sub-folders are read too).")
 @click.option("--out", required=True, help="Output folder for the .npy maps and pseudo_labels.json.")
-@click.option("--batch-size", type=int, default=None, help="Images per forward pass (default 8).")
+@click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per forward pass (default 8).")
 @click.option("--overwrite", is_flag=True, default=None, help="Recompute existing maps (default: skip them).")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
 def pseudo_label_cmd(teacher, images, out, quiet, **kwargs):

@@ -14,7 +14,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfsal._io import write_json, write_npy
+from tfsal._quiet import keras_verbosity
 from tfsal.losses import EPS, LOSSES, bce
+from tfsal.errors import UserError
 
 __all__ = ["eq2_loss", "eq3_loss", "hint_loss", "sigmoid_to_logits", "pseudo_label", "PSEUDO_LABEL_METADATA",
            "DENSITY_TOLERANCE", "TEACHER_KINDS", "DistillationLoss", "distillation_loss", "HINT_TAPS",
@@ -192,14 +195,14 @@ def hint_loss(student_features, teacher_features):
     """
     student_features, teacher_features = list(student_features), list(teacher_features)
     if not student_features or len(student_features) != len(teacher_features):
-        raise ValueError(
+        raise UserError(
             f"hint_loss needs two equally long, non-empty lists of feature maps; got {len(student_features)} "
             f"student and {len(teacher_features)} teacher level(s)"
         )
     total = None
     for level, (s, t) in enumerate(zip(student_features, teacher_features)):
         if tuple(s.shape) != tuple(t.shape):
-            raise ValueError(
+            raise UserError(
                 f"hint_loss level {level}: student features {tuple(s.shape)} and teacher features "
                 f"{tuple(t.shape)} differ in shape; adapt the student (1x1 conv) and resize first"
             )
@@ -220,10 +223,10 @@ def _minmax(m):
 def _check_distill_args(gt_loss, kind, teacher_loss=None):
     """Raise ``ValueError`` for an unknown teacher kind or loss name (shared by the loss and ``tfsal train``)."""
     if kind is not None and kind not in TEACHER_KINDS:
-        raise ValueError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
+        raise UserError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
     for loss in (gt_loss, teacher_loss):
         if loss is not None and loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+            raise UserError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
 
 
 def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, teacher_loss=None):
@@ -260,7 +263,7 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
     _check_distill_args(gt_loss, kind, teacher_loss)
     y = ops.cast(y_true, "float32")
     if y.shape[-1] is not None and y.shape[-1] != 5:
-        raise ValueError(f"distillation targets need 5 channels (map, fixmap, teacher, has_gt, has_teacher); "
+        raise UserError(f"distillation targets need 5 channels (map, fixmap, teacher, has_gt, has_teacher); "
                          f"got {y.shape[-1]}")
     has_gt = y[:, 0, 0, 3]
     has_teacher = y[:, 0, 0, 4]
@@ -332,7 +335,7 @@ def hint_taps(model):
     for family, taps in HINT_TAPS.items():
         if all(t in names for t in taps):
             return taps
-    raise ValueError(
+    raise UserError(
         f"model {model.name!r} has no default hint layers (expected all of {HINT_TAPS['mobilenetv2']} or all of "
         f"{HINT_TAPS['vgg16']}); pass the layer names explicitly"
     )
@@ -372,14 +375,14 @@ def hint_model(student, teacher, student_taps=None, teacher_taps=None):
     student_taps = tuple(student_taps or hint_taps(student))
     teacher_taps = tuple(teacher_taps or hint_taps(teacher))
     if len(student_taps) != len(teacher_taps):
-        raise ValueError(f"hint taps: {len(student_taps)} student layer(s) {student_taps} but "
+        raise UserError(f"hint taps: {len(student_taps)} student layer(s) {student_taps} but "
                          f"{len(teacher_taps)} teacher layer(s) {teacher_taps}; expected equally many")
 
     def tap(model, names, who):
         try:
             return keras.Model(model.inputs, [model.get_layer(n).output for n in names], name=f"{who}_taps")
         except ValueError as err:
-            raise ValueError(f"{who} {model.name!r}: {err}") from None
+            raise UserError(f"{who} {model.name!r}: {err}") from None
 
     s_tap, t_tap = tap(student, student_taps, "student"), tap(teacher, teacher_taps, "teacher")
     t_tap.trainable = False
@@ -444,29 +447,6 @@ def hint_pretrain(student, teacher, dataset, epochs=1, learning_rate=1e-3, stude
 
 
 # ------------------------------------------------------------------------------------------------ pseudo-labels
-def _atomic_save_npy(path, array):
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_write_json(path, obj):
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _is_density(m):
     return abs(float(np.sum(m, dtype=np.float64)) - 1.0) <= DENSITY_TOLERANCE
 
@@ -489,7 +469,7 @@ def _image_examples(images):
             path = os.fspath(item)
             examples.append(Example(path, *image_size(path)))
     if not examples:
-        raise ValueError("pseudo_label: expected at least one image; got an empty list")
+        raise UserError("pseudo_label: expected at least one image; got an empty list")
     return examples, sorted(os.path.abspath(e.image_path) for e in examples)
 
 
@@ -515,7 +495,7 @@ def read_pseudo_labels(folder):
     with open(meta_path) as fh:
         meta = json.load(fh)
     if meta.get("kind") not in TEACHER_KINDS:
-        raise ValueError(f"{meta_path!r}: kind {meta.get('kind')!r} is not one of {TEACHER_KINDS}")
+        raise UserError(f"{meta_path!r}: kind {meta.get('kind')!r} is not one of {TEACHER_KINDS}")
     examples, _ = _image_examples(meta["images"])
     items = {}
     for ex in examples:
@@ -567,7 +547,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
     from tfsal.predict import load_model
 
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        raise UserError(f"batch_size must be a positive integer; got {batch_size!r}")
     if hasattr(teacher, "predict"):
         model, teacher_id = teacher, teacher.name
     else:
@@ -578,7 +558,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
     seen = {}
     for ex in examples:
         if ex.stem in seen:
-            raise ValueError(
+            raise UserError(
                 f"{seen[ex.stem]!r} and {ex.image_path!r} would both be written as {ex.stem + '.npy'!r} in {out!r}; "
                 "rename one"
             )
@@ -590,7 +570,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
             previous = json.load(fh).get("teacher")
         # only two saved files can be told apart for sure (an in-memory model is known by its name only)
         if str(previous).endswith(".keras") and teacher_id.endswith(".keras") and previous != teacher_id:
-            raise ValueError(
+            raise UserError(
                 f"{out!r} holds pseudo-labels from teacher {previous!r}, not {teacher_id!r}; "
                 "choose another output folder or pass overwrite=True (--overwrite)"
             )
@@ -604,14 +584,14 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
     size = (int(h), int(w)) if h is not None and w is not None else _FALLBACK_SIZE
     kinds, shape = set(), None
     if todo:
-        bar = keras.utils.Progbar(len(todo), unit_name="image") if progress else None
+        bar = keras.utils.Progbar(len(todo), unit_name="image", verbose=keras_verbosity()) if progress else None
         ds = make_dataset(todo, image_size=size, batch_size=batch_size, output="image")
         done = 0
         for batch in ds:
             pred = np.asarray(model.predict_on_batch(batch), np.float32)
             for ex, m in zip(todo[done : done + len(pred)], pred):
                 m = np.ascontiguousarray(m[..., 0] if m.ndim == 3 else m, dtype=np.float32)
-                _atomic_save_npy(target[ex.stem], m)
+                write_npy(target[ex.stem], m)
                 kinds.add("density" if _is_density(m) else "sigmoid")
                 shape = list(m.shape)
             done += len(pred)
@@ -623,7 +603,7 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         shape = list(m.shape)
     kind = "density" if kinds == {"density"} else "sigmoid"
 
-    _atomic_write_json(meta_path, {
+    write_json(meta_path, {
         "teacher": teacher_id,
         "teacher_name": model.name,
         "kind": kind,

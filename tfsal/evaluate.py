@@ -27,6 +27,7 @@ import numpy as np
 
 from tfsal._io import read_image
 from tfsal.data import centre_bias_map, fixation_map, saliency_map_from_fixations
+from tfsal.errors import UserError
 
 __all__ = [
     "BASELINES",
@@ -70,7 +71,7 @@ def _canonical_metrics(metrics):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = {_canonical(m) for m in metrics}
     if not names:
-        raise ValueError(f"expected at least one metric of {list(ALL_METRICS)}; got {metrics!r}")
+        raise UserError(f"expected at least one metric of {list(ALL_METRICS)}; got {metrics!r}")
     return tuple(m for m in ALL_METRICS if m in names)
 
 
@@ -88,7 +89,7 @@ class _GroundTruth:
     def __init__(self, examples, train_examples=None):
         for ex in examples:
             if ex.fixations is None or len(ex.fixations) == 0:
-                raise ValueError(f"image {ex.image_path!r} has no fixations; cannot score it")
+                raise UserError(f"image {ex.image_path!r} has no fixations; cannot score it")
         self.examples = list(examples)
         self.train_examples = None if train_examples is None else list(train_examples)
         self._counts = {}
@@ -106,7 +107,7 @@ class _GroundTruth:
         from tfsal.metrics import make_other_map
 
         if len(self.examples) < 2:
-            raise ValueError(f"sAUC needs at least 2 images (negatives come from the others); got {len(self.examples)}")
+            raise UserError(f"sAUC needs at least 2 images (negatives come from the others); got {len(self.examples)}")
         ex = self.examples[i]
         shape = (ex.height, ex.width)
         if shape not in self._counts:
@@ -121,7 +122,7 @@ class _GroundTruth:
         shape = (int(shape[0]), int(shape[1]))
         if shape not in self._centre_bias:
             if not self.train_examples:
-                raise ValueError("the centre-bias map needs training examples (train_examples); got none")
+                raise UserError("the centre-bias map needs training examples (train_examples); got none")
             self._centre_bias[shape] = centre_bias_map([e.normalized_fixations() for e in self.train_examples], shape)
         return self._centre_bias[shape]
 
@@ -133,7 +134,7 @@ class _GroundTruth:
         if pred.ndim == 3 and pred.shape[-1] == 1:
             pred = pred[..., 0]
         if pred.ndim != 2 or 0 in pred.shape:
-            raise ValueError(f"expected a 2-D saliency map for {ex.image_path!r}; got shape {pred.shape}")
+            raise UserError(f"expected a 2-D saliency map for {ex.image_path!r}; got shape {pred.shape}")
         fix = self.fixation_map(i)
         need = set(metrics)
         return compute_all(
@@ -233,7 +234,7 @@ class EvaluationResult:
             return self.to_json()
         if fmt == "csv":
             return self.to_csv()
-        raise ValueError(f"unknown format {fmt!r}; expected 'table', 'json' or 'csv'")
+        raise UserError(f"unknown format {fmt!r}; expected 'table', 'json' or 'csv'")
 
     def save(self, path, overwrite=False):
         """Write :meth:`to_json` to ``path``; refuses to replace an existing file unless ``overwrite``.
@@ -245,11 +246,9 @@ class EvaluationResult:
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(
                 f"output file {path!r} already exists; pass overwrite=True (--overwrite) to replace it")
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-        with open(path, "w") as f:
-            f.write(self.to_json() + "\n")
-        return path
+        from tfsal._io import atomic_write
+
+        return atomic_write(path, self.to_json() + "\n", overwrite=overwrite)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -281,7 +280,7 @@ def baseline_maps(name, examples, train_examples=None):
 
     canonical = _baseline_name(name)
     if canonical is None:
-        raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
+        raise UserError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
     gt = _GroundTruth([], train_examples)
     for ex in examples:
         shape = (ex.height, ex.width)
@@ -304,7 +303,7 @@ def _resolve(model_or_baseline):
             from tfsal.predict import load_model
 
             return "keras", load_model(text), text
-        raise ValueError(
+        raise UserError(
             f"unknown model or baseline {text!r}; expected a baseline name ({', '.join(BASELINES)}) "
             "or the path of a .keras model file"
         )
@@ -313,7 +312,7 @@ def _resolve(model_or_baseline):
     if callable(model_or_baseline):
         label = getattr(model_or_baseline, "__name__", None) or type(model_or_baseline).__name__
         return "callable", model_or_baseline, label
-    raise ValueError(
+    raise UserError(
         f"expected a baseline name ({', '.join(BASELINES)}), a .keras path, a keras.Model or a callable "
         f"image -> map; got {type(model_or_baseline).__name__} {model_or_baseline!r}"
     )
@@ -368,7 +367,7 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
     metrics = _canonical_metrics(metrics)
     batch_size = int(batch_size)
     if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive; got {batch_size}")
+        raise UserError(f"batch_size must be positive; got {batch_size}")
     kind, obj, label = _resolve(model_or_baseline)
     data = os.fspath(data)
     examples = read_examples(data, split)
@@ -431,7 +430,7 @@ def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_ex
     """
     metrics = _canonical_metrics(metrics)
     if len(maps) != len(examples):
-        raise ValueError(f"got {len(maps)} maps for {len(examples)} examples")
+        raise UserError(f"got {len(maps)} maps for {len(examples)} examples")
     gt = _GroundTruth(examples, train_examples)
     return _score_stream(maps, gt, len(examples), metrics, seed, "scoring" if progress else None)
 

@@ -20,7 +20,6 @@ Example:
     ('runs/fastsal/best_int8.tflite', 0.997)
 """
 import datetime
-import json
 import logging
 import os
 import re
@@ -30,8 +29,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from tfsal._io import list_images, read_image
+from tfsal import checks
+from tfsal._io import atomic_write, list_images, read_image, write_json
+from tfsal._quiet import quiet_block
 from tfsal._version import __version__
+from tfsal.errors import UserError
 
 __all__ = [
     "FORMATS",
@@ -46,6 +48,7 @@ __all__ = [
     "default_parity_images",
     "parity_check",
     "prepare_images",
+    "RESIZE_METHOD",
 ]
 
 log = logging.getLogger("tfsal.export")
@@ -76,10 +79,13 @@ _IO_DTYPES = {"none": ("float32",), "float16": ("float32",), "dynamic": ("float3
 
 _OSIE_DEFAULT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "osie"))
 
-OUTPUT_MEANING = (
-    "saliency map in [0, 1] at the input resolution; higher = more likely to be fixated by a human observer "
-    "(a sigmoid output, not normalised to sum to 1)"
-)
+#: How an app must resize images for the model, and the map back (as :func:`tfsal.predict.predict_maps` and the
+#: parity check do).
+RESIZE_METHOD = {
+    "input": "bilinear with antialiasing (tf.image.resize(image, (height, width), 'bilinear', antialias=True)) of the "
+             "whole image to the input size; aspect ratio not kept, no crop, no padding",
+    "output": "bilinear (cv2.resize INTER_LINEAR) of the output map back to the image's own size",
+}
 
 
 @dataclass
@@ -178,17 +184,17 @@ def fold_fastsal_c(model):
     from tfsal.layers import DepthToSpace, ResizeBilinear
 
     if not _is_fastsal_c(model):
-        raise ValueError(
+        raise UserError(
             f"fold_fastsal_c expects a FastSal-C model (layers fastsal_dec_concat, fastsal_dec_d2s, fastsal_out_conv); "
             f"got model {model.name!r}"
         )
     d2s = model.get_layer("fastsal_dec_d2s")
     if d2s.block_size != 2:
-        raise ValueError(f"fold_fastsal_c expects depth_to_space(2); got block size {d2s.block_size}")
+        raise UserError(f"fold_fastsal_c expects depth_to_space(2); got block size {d2s.block_size}")
     out_conv = model.get_layer("fastsal_out_conv")
     kernel, bias = (np.asarray(w, np.float64) for w in out_conv.get_weights())  # (3, 3, C, 1), (1,)
     if kernel.shape[:2] != (3, 3) or kernel.shape[-1] != 1 or out_conv.padding != "same":
-        raise ValueError(f"fold_fastsal_c expects a 3x3 'same' conv to 1 channel; got kernel {kernel.shape}")
+        raise UserError(f"fold_fastsal_c expects a 3x3 'same' conv to 1 channel; got kernel {kernel.shape}")
     c = kernel.shape[2]  # 352 channels after depth_to_space
 
     # w_full[(2·pi+pj)·C + ch, k] with k = index of (u, v, di, dj); sel[ri+1, rj+1, k, 2·di+dj] = 1.
@@ -284,12 +290,12 @@ def fold_fastsal_a(model):
     from tfsal.layers import DepthToSpace
 
     if not _is_fastsal_a(model):
-        raise ValueError(f"fold_fastsal_a expects a FastSal-A model (layers fastsal_dec1_d2s, fastsal_out_conv); "
+        raise UserError(f"fold_fastsal_a expects a FastSal-A model (layers fastsal_dec1_d2s, fastsal_out_conv); "
                          f"got model {model.name!r}")
     d2s, out_conv = model.get_layer("fastsal_dec1_d2s"), model.get_layer("fastsal_out_conv")
     kernel, bias = (np.asarray(w, np.float64) for w in out_conv.get_weights())
     if d2s.block_size != 2 or kernel.shape[:2] != (3, 3) or kernel.shape[-1] != 1 or out_conv.padding != "same":
-        raise ValueError(f"fold_fastsal_a expects depth_to_space(2) then a 3x3 'same' conv to 1 channel; got block "
+        raise UserError(f"fold_fastsal_a expects depth_to_space(2) then a 3x3 'same' conv to 1 channel; got block "
                          f"size {d2s.block_size}, kernel {kernel.shape}, padding {out_conv.padding!r}")
     y = model.get_layer("fastsal_dec1_add").output
     conv = layers.Conv2D(4, 3, padding="same", name="fastsal_fold_out_conv", dtype="float32")
@@ -336,11 +342,11 @@ def default_parity_images(num=100):
 
     if os.path.isdir(_OSIE_DEFAULT):
         paths = [e.image_path for e in read_examples(_OSIE_DEFAULT, "test")]
-        desc = f"OSIE test split ({_OSIE_DEFAULT})"
+        desc = "OSIE test split"
         if len(paths) < num:
             extra = [e.image_path for e in read_examples(_OSIE_DEFAULT, "val")][: num - len(paths)]
             if extra:
-                desc = f"OSIE test split + {len(extra)} val images ({_OSIE_DEFAULT})"
+                desc = f"OSIE test split + {len(extra)} val images"
             paths += extra
         return paths[:num], desc
     paths = [e.image_path for e in read_examples("demo", "val")]
@@ -360,8 +366,8 @@ def _calibration_paths(calibration, num):
         try:
             paths = list_images(calibration)
         except ValueError:
-            raise ValueError(f"calibration folder {calibration!r} has no images (need real RGB images)") from None
-        desc = calibration
+            raise UserError(f"calibration folder {calibration!r} has no images (need real RGB images)") from None
+        desc = _portable(calibration)
     rng = np.random.default_rng(0)
     if len(paths) > num:
         paths = [paths[i] for i in sorted(rng.choice(len(paths), num, replace=False))]
@@ -416,7 +422,7 @@ def _unsupported_op_error(err):
     names = sorted(set(re.findall(r"'(tf\.[A-Za-z0-9_]+)'", text)) | set(re.findall(r"\b(Flex[A-Za-z0-9_]+)", text)))
     first = next((line for line in text.splitlines() if "op" in line and ("not" in line or "unsupported" in line)), "")
     named = ", ".join(names) if names else (first.strip()[:300] or text.strip()[:300])
-    return ValueError(
+    return UserError(
         f"TFLite conversion with builtin ops only failed: unsupported op(s) {named}. "
         "tfsal exports never use Flex/SELECT_TF_OPS ops (a stock Android LiteRT runtime lacks them); "
         "replace the layer that produces this op"
@@ -595,6 +601,23 @@ def parity_check(model, runner, images, batch_size=8):
 # --------------------------------------------------------------------------------------------------------------
 # export_model
 # --------------------------------------------------------------------------------------------------------------
+def _portable(path):
+    """A path for the sidecar, which travels with the file to another machine: never an absolute local path (the
+    folder or file name alone then)."""
+    path = os.fspath(path)
+    return os.path.basename(os.path.normpath(path)) if os.path.isabs(path) else os.path.normpath(path)
+
+
+def _sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _load(model):
     if hasattr(model, "predict_on_batch"):
         return model, getattr(model, "name", "model"), None
@@ -602,7 +625,7 @@ def _load(model):
 
     path = os.fspath(model)
     if not path.endswith(".keras"):
-        raise ValueError(f"expected a .keras model file; got {path!r}")
+        raise UserError(f"expected a .keras model file; got {path!r}")
     return load_model(path), None, path
 
 
@@ -666,6 +689,7 @@ def export_model(
     fold=True,
     overwrite=False,
     progress=True,
+    registered_name=None,
 ):
     """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
 
@@ -686,9 +710,12 @@ def export_model(
             rewrites; the parity reference is always the unfolded model).
         overwrite: replace an existing output file and sidecar.
         progress: show a progress bar during int8 calibration.
+        registered_name: the model's registered name (e.g. ``"fastsal-a"``) for the sidecar's facts (preprocessing,
+            output kind and range, :func:`tfsal.models._registry.model_facts`); ``None`` → from its Keras name.
 
     Returns:
-        An :class:`ExportResult`.
+        An :class:`ExportResult`. The sidecar also records the file's ``sha256``, the ``resize`` method
+        (:data:`RESIZE_METHOD`) and no absolute paths (file and folder names only).
 
     Raises:
         ValueError: bad option (unknown format or mode, an option the format does not accept), a non-``.keras``
@@ -702,43 +729,40 @@ def export_model(
         >>> print(r.summary())  # doctest: +SKIP
     """
     if format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
     given = {"quantize": quantize, "io_dtype": io_dtype, "calibration": calibration,
              "num_calibration": num_calibration}
     for name, value in given.items():
         if value is not None and name not in FORMATS[format]["options"]:
             allowed = ", ".join(FORMATS[format]["options"]) or "none"
-            raise ValueError(f"option {name}={value!r} is not supported by format {format!r} (its options: {allowed})")
+            raise UserError(f"option {name}={value!r} is not supported by format {format!r} (its options: {allowed})")
     if format == "tflite":
         quantize = "none" if quantize is None else str(quantize)
         if quantize not in QUANTIZE_MODES:
-            raise ValueError(f"unknown quantize option {quantize!r}; expected one of {', '.join(QUANTIZE_MODES)}")
+            raise UserError(f"unknown quantize option {quantize!r}; expected one of {', '.join(QUANTIZE_MODES)}")
         if quantize != "int8":
             for name in ("calibration", "num_calibration"):
                 if given[name] is not None:
-                    raise ValueError(f"option {name}={given[name]!r} only applies to quantize='int8'; got {quantize!r}")
+                    raise UserError(f"option {name}={given[name]!r} only applies to quantize='int8'; got {quantize!r}")
         allowed_io = _IO_DTYPES[quantize]
         io_dtype = allowed_io[0] if io_dtype is None else str(io_dtype)
         if io_dtype not in allowed_io:
-            raise ValueError(
+            raise UserError(
                 f"io_dtype {io_dtype!r} is not supported with quantize={quantize!r}; expected one of {', '.join(allowed_io)}"
             )
         mode = quantize
     else:
         mode = "onnx"
         io_dtype = "float32"
-    min_cc = DEFAULT_MIN_CC[mode] if min_cc is None else float(min_cc)
-    num_calibration = 100 if num_calibration is None else int(num_calibration)
-    if num_calibration < 1:
-        raise ValueError(f"num_calibration must be >= 1; got {num_calibration}")
-    if int(num_parity) < 1:
-        raise ValueError(f"num_parity must be >= 1; got {num_parity}")
+    min_cc = DEFAULT_MIN_CC[mode] if min_cc is None else checks.correlation(min_cc, "min_cc")
+    num_calibration = checks.positive_int(100 if num_calibration is None else num_calibration, "num_calibration")
+    num_parity = checks.positive_int(num_parity, "num_parity")
     if format == "onnx":
         try:
             import onnxruntime  # noqa: F401
             import tf2onnx  # noqa: F401
         except ImportError as err:
-            raise ValueError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
+            raise UserError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
 
     named = _shipped_model(model)
     if named is not None:
@@ -746,14 +770,16 @@ def export_model(
     if not hasattr(model, "predict_on_batch"):
         path = os.fspath(model)
         if not path.endswith(".keras"):
-            raise ValueError(f"expected a .keras model file; got {path!r}")
+            raise UserError(f"expected a .keras model file; got {path!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file {path!r} does not exist")
+    from tfsal.models._registry import model_facts
+
     keras_model, model_name, source = _load(model)
     model_name = keras_model.name if model_name is None else model_name
     out = os.fspath(out) if out is not None else _default_out(source, model_name, format, quantize)
     if not out.endswith(FORMATS[format]["suffix"]):
-        raise ValueError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
+        raise UserError(f"output {out!r} must end with {FORMATS[format]['suffix']!r} for format {format!r}")
     sidecar = out + ".json"
     if not overwrite:
         for p in (out, sidecar):
@@ -761,7 +787,11 @@ def export_model(
                 raise FileExistsError(f"output {p!r} already exists; choose another --out or pass --overwrite")
     h, w = keras_model.input_shape[1:3]
     if h is None or w is None:
-        raise ValueError(f"export needs a fixed input size; model {model_name!r} has input shape {keras_model.input_shape}")
+        raise UserError(f"export needs a fixed input size; model {model_name!r} has input shape {keras_model.input_shape}")
+    facts = model_facts(keras_model, registered_name)
+    if facts["registered_name"] is None:
+        log.warning("model %r is not a registered tfsal model (pass registered_name=...): the sidecar cannot state "
+                    "its preprocessing%s", model_name, "" if facts["output_kind"] else " or output kind")
 
     # Inputs of the calibration and the parity check (read before the slow conversion, so bad input fails fast).
     rep = None
@@ -771,7 +801,7 @@ def export_model(
     if parity_images is None:
         par_paths, par_desc = default_parity_images(num_parity)
     elif isinstance(parity_images, (str, os.PathLike)):
-        par_paths, par_desc = list_images(parity_images)[:num_parity], os.fspath(parity_images)
+        par_paths, par_desc = list_images(parity_images)[:num_parity], _portable(parity_images)
     else:
         par_paths, par_desc = list(parity_images)[:num_parity], "given images"
     par = prepare_images(par_paths, (h, w))
@@ -784,31 +814,34 @@ def export_model(
     t0 = time.time()
     out_dir = os.path.dirname(os.path.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
-    if format == "tflite":
-        content = share_identical_vectors(_convert_tflite(export_net, quantize, io_dtype, rep, progress))
-        ops = tflite_ops(content)
-        bad = _bad_ops(ops)
-        if bad:
-            raise ValueError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
-        with open(out, "wb") as f:
-            f.write(content)
-    else:
-        ops = _export_onnx(export_net, out, h, w)
-    seconds = time.time() - t0
-    size = os.path.getsize(out)
-    log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
+    # The converter's and the interpreter's C++ / absl lines and warnings (shown with tfsal --verbose)
+    with quiet_block():
+        if format == "tflite":
+            content = share_identical_vectors(_convert_tflite(export_net, quantize, io_dtype, rep, progress))
+            ops = tflite_ops(content)
+            bad = _bad_ops(ops)
+            if bad:
+                raise UserError(f"the converted model contains non-builtin op(s) {bad}; refusing to write {out!r}")
+            atomic_write(out, content)
+        else:
+            ops = _export_onnx(export_net, out, h, w)
+        seconds = time.time() - t0
+        size = os.path.getsize(out)
+        log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
 
-    runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
-    parity = parity_check(keras_model, runner, par)
-    parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
-                   "runtime": FORMATS[format]["runtime"]})
-    inp, outp = _io_details(out, format)
+        runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
+        parity = parity_check(keras_model, runner, par)
+        parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
+                       "runtime": FORMATS[format]["runtime"]})
+        inp, outp = _io_details(out, format)
     metadata = {
         "file": os.path.basename(out),
+        "sha256": _sha256(out),
         "format": format,
         "quantize": quantize if format == "tflite" else None,
         "model_name": model_name,
-        "source_model": os.path.abspath(source) if source else None,
+        "registered_name": facts["registered_name"],
+        "source_model": os.path.basename(source) if source else None,
         "tfsal_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "input": dict(
@@ -818,7 +851,9 @@ def export_model(
             width=int(w),
             color_order="RGB",
             pixel_range=[0, 255],
-            normalisation="inside the model (x / 127.5 - 1); feed raw RGB pixels",
+            preprocessing=facts["preprocessing"],
+            normalisation=facts["preprocessing_text"],
+            resize=RESIZE_METHOD["input"],
             feed=(
                 "uint8/int8: q = round(pixel / scale + zero_point)"
                 + (" (scale 1 and zero point 0 mean: raw pixel bytes)" if io_dtype == "uint8" else "")
@@ -827,9 +862,13 @@ def export_model(
         ),
         "output": dict(
             outp,
-            meaning=OUTPUT_MEANING,
-            value_range=[0.0, 1.0],
-            read=("value = scale * (q - zero_point)" if outp["quantization"] else "float32 values"),
+            kind=facts["output_kind"],
+            meaning=facts["meaning"],
+            value_range=facts["value_range"],
+            resize=RESIZE_METHOD["output"],
+            read=(f"value = scale * (q - zero_point), with q read as {outp['dtype']} "
+                  f"({'signed, -128..127' if outp['dtype'] == 'int8' else 'unsigned, 0..255'})"
+                  if outp["quantization"] else "float32 values"),
         ),
         "folded_fastsal_c_decoder": folded and _is_fastsal_c(keras_model),
         "folded_fastsal_a_head": folded and _is_fastsal_a(keras_model),
@@ -840,12 +879,11 @@ def export_model(
         "parity": parity,
         "parity_passed": bool(parity["cc_mean"] >= min_cc),
     }
-    with open(sidecar, "w") as f:
-        json.dump(metadata, f, indent=2)
+    write_json(sidecar, metadata)
     result = ExportResult(out, sidecar, format, metadata["quantize"], size, seconds, ops, parity, folded, metadata)
     log.info("%s", result.summary())
     if not parity["cc_mean"] >= min_cc:
-        raise ValueError(
+        raise UserError(
             f"parity check failed for {out!r}: mean CC {parity['cc_mean']:.5f} (min {parity['cc_min']:.5f}) against "
             f"the Keras model on {parity['num_images']} images is below the threshold {min_cc}; the file and "
             f"{sidecar!r} were written for inspection"

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfsal.errors import UserError
+
 __all__ = ["DepthToSpace", "ResizeBilinear", "OutputBlur", "gaussian_kernel_1d"]
 
 # Kernel radius in standard deviations (the kernel covers ±3σ; OpenCV's default for float images is the same).
@@ -40,7 +42,7 @@ class DepthToSpace(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is not None and channels % (self.block_size**2):
-            raise ValueError(
+            raise UserError(
                 f"DepthToSpace({self.block_size}) needs channels divisible by {self.block_size ** 2}; "
                 f"got input shape {tuple(input_shape)}"
             )

@@ -8,6 +8,8 @@ channel 0 (a binary fixation map may follow in channel 1; every loss but :func:`
 import keras
 from keras import ops
 
+from tfsal.errors import UserError
+
 __all__ = ["EPS", "bce", "mse", "kld", "cc", "nss", "kld_cc", "kld_cc_bce", "kld_cc_nss_bce", "density_nll",
            "SaliencyLoss", "LOSSES", "get_loss", "NSS_LOSS_WEIGHT"]
 
@@ -167,7 +169,7 @@ class SaliencyLoss(keras.losses.Loss):
 
     def __init__(self, kind="bce", name=None, reduction="sum_over_batch_size", dtype=None):
         if kind not in LOSSES:
-            raise ValueError(f"unknown loss {kind!r}; expected one of {sorted(LOSSES)}")
+            raise UserError(f"unknown loss {kind!r}; expected one of {sorted(LOSSES)}")
         super().__init__(name=name or kind, reduction=reduction, dtype=dtype)
         self.kind = kind
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from tfsal._io import list_images, read_image, write_png
 from tfsal.viz import map_to_uint8
+from tfsal.errors import UserError
 
 __all__ = ["load_model", "predict_maps", "predict"]
 
@@ -32,11 +33,11 @@ def load_model(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     if not path.endswith(".keras"):
-        raise ValueError(f"expected a .keras model file; got {path!r}")
+        raise UserError(f"expected a .keras model file; got {path!r}")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:
-        raise ValueError(f"cannot load model {path!r}: {type(err).__name__}: {err}") from None
+        raise UserError(f"cannot load model {path!r}: {type(err).__name__}: {err}") from None
 
 
 def _input_size(model, image):
@@ -116,7 +117,7 @@ def predict(model, inputs, out, save_npy=False, batch_size=8, overwrite=False):
     stems = [os.path.basename(t[0]) for t in targets]
     if len(set(stems)) != len(stems):
         dup = next(s for s in stems if stems.count(s) > 1)
-        raise ValueError(f"two input images would both be written as {dup!r} in {out!r}; rename one")
+        raise UserError(f"two input images would both be written as {dup!r} in {out!r}; rename one")
     if not overwrite:
         existing = [p for t in targets for p in t if os.path.exists(p)]
         if existing:

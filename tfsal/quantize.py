@@ -25,13 +25,15 @@ Example:
     (2, 64, 96, 1)
 """
 import dataclasses
-import json
 import os
 import time
 
 import numpy as np
 
+from tfsal._io import write_json
+from tfsal._quiet import keras_verbosity
 from tfsal._keras_compat import layer_consumers, run_graph
+from tfsal.errors import UserError
 
 __all__ = [
     "ACTIVATION_LEVELS",
@@ -256,7 +258,7 @@ def simulate_int8(model, images, calibration=None, points=None, weights=True, nu
     points = all_points if points is None else list(points)
     unknown = sorted(set(points) - set(all_points))
     if unknown:
-        raise ValueError(f"not quantisation points of {model.name!r}: {unknown}; expected names from "
+        raise UserError(f"not quantisation points of {model.name!r}: {unknown}; expected names from "
                          "tfsal.quantize.quantization_points(model)")
     ranges = calibrate_ranges(model, cal, points, batch_size)
 
@@ -359,16 +361,16 @@ def int8_finetune(
 
     out = os.fspath(out)
     if not out.endswith(".keras"):
-        raise ValueError(f"out must be a .keras file; got {out!r}")
+        raise UserError(f"out must be a .keras file; got {out!r}")
     if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{out!r} exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(f"output {out!r} already exists; pass overwrite=True (--overwrite) to replace it")
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+        raise UserError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            raise UserError(f"{name} must be a positive integer; got {value!r}")
     if not consistency_weight >= 0 or not learning_rate > 0:
-        raise ValueError(f"expected consistency_weight >= 0 and learning_rate > 0; got {consistency_weight!r}, "
+        raise UserError(f"expected consistency_weight >= 0 and learning_rate > 0; got {consistency_weight!r}, "
                          f"{learning_rate!r}")
     model, _, _ = _load(model)
     points = quantization_points(model)
@@ -424,7 +426,7 @@ def int8_finetune(
         for i, name in enumerate(points):
             ranges[i].assign(r[name])
         bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "task", "consistency"],
-                                  verbose=1 if progress else 0)
+                                  verbose=keras_verbosity() if progress else 0)  # 2: one line, not a bar
         if progress:
             print(f"int8 fine-tuning epoch {epoch + 1}/{epochs}")
         sums = np.zeros(3)
@@ -444,10 +446,9 @@ def int8_finetune(
                 "calibration": cal_desc, "num_calibration": len(cal), "seed": seed,
                 "check_images": f"{len(check_images)} {check_split} images"}
     result = Int8FinetuneResult(out, history, before, after, time.time() - t0, settings, task_before, task_after)
-    with open(out + ".json", "w") as f:
-        json.dump(dataclasses.asdict(result), f, indent=2)
+    write_json(out + ".json", dataclasses.asdict(result))
     if not task_after <= MAX_TASK_LOSS_INCREASE * task_before:
-        raise ValueError(
+        raise UserError(
             f"int8 fine-tuning made the model worse at its task: {loss} on {settings['check_images']} went from "
             f"{task_before:.3f} to {task_after:.3f} (more than x{MAX_TASK_LOSS_INCREASE}); {out!r} and its .json "
             f"were written for inspection. Use a smaller consistency_weight (--consistency-weight; now {weight:g}), "

@@ -29,6 +29,8 @@ import os
 import cv2
 import numpy as np
 
+from tfsal.errors import UserError
+
 __all__ = [
     "layer_chain",
     "pooling_layers",
@@ -62,7 +64,7 @@ def _get_model(model):
         from tfsal.models import create_model
 
         return create_model(path, weights=None)
-    raise ValueError(f"expected a keras.Model, a .keras path or a registered model name; got {type(model).__name__}")
+    raise UserError(f"expected a keras.Model, a .keras path or a registered model name; got {type(model).__name__}")
 
 
 def _act_name(layer):
@@ -91,7 +93,7 @@ def layer_chain(model, layer_name):
     """
     names = [layer.name for layer in model.layers]
     if layer_name not in names:
-        raise ValueError(f"model {model.name!r} has no layer {layer_name!r} ({len(names)} layers; its pooling "
+        raise UserError(f"model {model.name!r} has no layer {layer_name!r} ({len(names)} layers; its pooling "
                          f"layers are {pooling_layers(model)})")
     chain = []
     layer = model.get_layer(layer_name)
@@ -100,7 +102,7 @@ def layer_chain(model, layer_name):
         inputs = layer.input
         if isinstance(inputs, (list, tuple)):
             if len(inputs) != 1:
-                raise ValueError(f"layer {layer.name!r} ({layer.__class__.__name__}) has {len(inputs)} inputs; "
+                raise UserError(f"layer {layer.name!r} ({layer.__class__.__name__}) has {len(inputs)} inputs; "
                                  "receptive-field patterns need a plain conv/pool/ReLU stack")
             inputs = inputs[0]
         layer = inputs._keras_history[0]
@@ -122,7 +124,7 @@ def _split(chain):
     for i, layer in enumerate(chain):
         if layer.__class__.__name__ in ("Conv2D",) + _POOLS + ("ZeroPadding2D",):
             return chain[:i], chain[i:]
-    raise ValueError(f"no Conv2D or pooling layer on the path to {chain[-1].name!r}")
+    raise UserError(f"no Conv2D or pooling layer on the path to {chain[-1].name!r}")
 
 
 def _pair(v):
@@ -162,7 +164,7 @@ def _image_size(model, image_size):
     if isinstance(shape, list):
         shape = shape[0]
     if shape[1] is None or shape[2] is None:
-        raise ValueError(f"model {model.name!r} has a dynamic input shape {shape}; pass image_size=(H, W)")
+        raise UserError(f"model {model.name!r} has a dynamic input shape {shape}; pass image_size=(H, W)")
     return int(shape[1]), int(shape[2])
 
 
@@ -184,20 +186,20 @@ def _backward(model, layer_name, channels, value, image_size):
     chain = layer_chain(model, layer_name)
     pre, stack = _split(chain)
     if chain[-1].__class__.__name__ not in _POOLS:
-        raise ValueError(f"layer {layer_name!r} is a {chain[-1].__class__.__name__}; expected a pooling layer "
+        raise UserError(f"layer {layer_name!r} is a {chain[-1].__class__.__name__}; expected a pooling layer "
                          f"(one of {pooling_layers(model)})")
     h, w = _image_size(model, image_size)
     first = stack[0]
     c_in = int(first.kernel.shape[2]) if hasattr(first, "kernel") else int(model.input_shape[-1])
     shapes, (ph, pw, pc) = _spatial_shapes(stack, h, w, c_in)
     if ph < 1 or pw < 1:
-        raise ValueError(f"image size {(h, w)} is too small for {layer_name!r} (pooled map {ph}x{pw})")
+        raise UserError(f"image size {(h, w)} is too small for {layer_name!r} (pooled map {ph}x{pw})")
     channels = [int(c) for c in channels]
     bad = [c for c in channels if not 0 <= c < pc]
     if bad:
-        raise ValueError(f"{layer_name!r} has {pc} channels; got channel(s) {bad}")
+        raise UserError(f"{layer_name!r} has {pc} channels; got channel(s) {bad}")
     if not value > 0:
-        raise ValueError(f"value c must be positive; got {value!r}")
+        raise UserError(f"value c must be positive; got {value!r}")
     x = np.zeros((len(channels), ph, pw, pc), np.float32)
     for i, c in enumerate(channels):
         x[i, ph // 2, pw // 2, c] = value
@@ -215,9 +217,9 @@ def _backward(model, layer_name, channels, value, image_size):
             if act == "relu":
                 x = tf.nn.relu(x)
             elif act != "linear":
-                raise ValueError(f"layer {layer.name!r}: fused activation {act!r} is not supported (relu or linear)")
+                raise UserError(f"layer {layer.name!r}: fused activation {act!r} is not supported (relu or linear)")
             if layer.groups != 1:
-                raise ValueError(f"layer {layer.name!r}: grouped convs (groups={layer.groups}) are not supported")
+                raise UserError(f"layer {layer.name!r}: grouped convs (groups={layer.groups}) are not supported")
             kernel = tf.convert_to_tensor(layer.kernel, tf.float32)
             x = tf.nn.conv2d_transpose(x, kernel, output_shape=(n, *in_shape), strides=(1, *_pair(layer.strides), 1),
                                        padding=layer.padding.upper(), dilations=(1, *_pair(layer.dilation_rate), 1))
@@ -234,7 +236,7 @@ def _backward(model, layer_name, channels, value, image_size):
             (t, _), (l, _) = layer.padding
             x = x[:, t:t + in_shape[0], l:l + in_shape[1]]
         else:
-            raise ValueError(f"layer {layer.name!r} ({kind}) on the path to {layer_name!r} is not supported; "
+            raise UserError(f"layer {layer.name!r} ({kind}) on the path to {layer_name!r} is not supported; "
                              "expected Conv2D, pooling, ReLU, BatchNormalization, ZeroPadding2D or Dropout")
     return x.numpy(), pre, stack
 
@@ -252,7 +254,7 @@ def _undo_preprocessing(patterns, pre):
         elif kind in _IDENTITY or (kind == "Activation" and _act_name(layer) == "linear"):
             pass
         else:
-            raise ValueError(f"layer {layer.name!r} ({kind}) before the first conv is not supported; expected "
+            raise UserError(f"layer {layer.name!r} ({kind}) before the first conv is not supported; expected "
                              "VGGPreprocess, Rescaling, Normalization or Dropout")
     return np.ascontiguousarray(patterns, np.float32)
 
@@ -311,7 +313,7 @@ def validate_pattern(model, layer_name, channel=0, value=1.0, image_size=None, r
     import tensorflow as tf
 
     if reduce not in ("sum", "centre"):
-        raise ValueError(f"reduce must be 'sum' or 'centre'; got {reduce!r}")
+        raise UserError(f"reduce must be 'sum' or 'centre'; got {reduce!r}")
     model = _get_model(model)
     patterns, _, stack = _backward(model, layer_name, [channel], float(value), image_size)
     x = tf.constant(patterns)
@@ -431,7 +433,8 @@ def validation_plot(model, layer_name, channel=0, value=1.0, image_size=None, wi
 
 
 def receptive_field_figure(models, out=None, mode="grid", layers=None, channels=16, channel=0, value=1.0,
-                           values=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0), image_size=None, labels=None, tile=None):
+                           values=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0), image_size=None, labels=None, tile=None,
+                           overwrite=False):
     """The receptive-field pictures of one or more models side by side, optionally written as PNG.
 
     Args:
@@ -448,6 +451,7 @@ def receptive_field_figure(models, out=None, mode="grid", layers=None, channels=
         image_size: canvas ``(H, W)``; default each model's input size.
         labels: a column label per model (default the file names / model names).
         tile: tile size in pixels (default 40 for grids, 72 for series).
+        overwrite: replace an existing ``out`` file (by default an existing file is an error).
 
     Returns:
         RGB ``uint8`` picture.
@@ -458,19 +462,26 @@ def receptive_field_figure(models, out=None, mode="grid", layers=None, channels=
     Example:
         >>> receptive_field_figure(["init.keras", "run/best.keras"], "rf.png", layers=["block5_pool"])  # doctest: +SKIP
     """
+    from tfsal import checks
     from tfsal.viz import label_tile, write_png
 
     if mode not in ("grid", "series", "validation"):
-        raise ValueError(f"mode must be 'grid', 'series' or 'validation'; got {mode!r}")
+        raise UserError(f"mode must be 'grid', 'series' or 'validation'; got {mode!r}")
     items = list(models) if isinstance(models, (list, tuple)) else [models]
     if not items:
-        raise ValueError("receptive_field_figure: no model given")
+        raise UserError("receptive_field_figure: no model given")
+    if tile is not None:
+        checks.positive_int(tile, "tile")
+    checks.non_negative_int(channel, "channel")
+    checks.number(value, "value", what="a finite number")
+    if out is not None:
+        checks.new_file(out, "output picture", suffixes=(".png",), overwrite=overwrite)
     if labels is None:
         labels = [os.path.basename(os.fspath(m)) if isinstance(m, (str, os.PathLike)) else m.name for m in items]
     loaded = [_get_model(m) for m in items]
     layers = list(layers) if layers is not None else pooling_layers(loaded[0])
     if not layers:
-        raise ValueError(f"model {loaded[0].name!r} has no pooling layers; pass layers=[...]")
+        raise UserError(f"model {loaded[0].name!r} has no pooling layers; pass layers=[...]")
     rows = []
     for name in layers:
         cells = []
@@ -496,5 +507,5 @@ def receptive_field_figure(models, out=None, mode="grid", layers=None, channels=
         out_rows.append(np.concatenate(padded, axis=1))
     picture = np.concatenate(out_rows, axis=0)
     if out is not None:
-        write_png(out, picture)
+        write_png(out, picture, overwrite=overwrite)
     return picture

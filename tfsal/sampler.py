@@ -46,6 +46,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from tfsal.errors import UserError
+
 __all__ = ["SaliencySampler", "zoom_classifier", "reference_grid"]
 
 
@@ -104,7 +106,7 @@ def reference_grid(saliency, grid_size=31, padding_size=30, fwhm=13.0):
     """
     s = np.asarray(saliency, dtype=np.float64)
     if s.shape != (grid_size, grid_size):
-        raise ValueError(f"saliency must have shape {(grid_size, grid_size)}; got {s.shape}")
+        raise UserError(f"saliency must have shape {(grid_size, grid_size)}; got {s.shape}")
     pad, n = padding_size, grid_size
     sp = np.pad(s, pad, mode="edge")
     idx = np.arange(n + 2 * pad) - pad
@@ -164,16 +166,16 @@ class SaliencySampler(keras.layers.Layer):
         try:
             out_h, out_w = (int(v) for v in output_size)
         except (TypeError, ValueError):
-            raise ValueError(f"SaliencySampler: output_size must be (height, width); got {output_size!r}") from None
+            raise UserError(f"SaliencySampler: output_size must be (height, width); got {output_size!r}") from None
         if out_h < 1 or out_w < 1:
-            raise ValueError(f"SaliencySampler: output_size must be positive; got {output_size!r}")
+            raise UserError(f"SaliencySampler: output_size must be positive; got {output_size!r}")
         if int(grid_size) < 2 or int(padding_size) < 0 or float(fwhm) <= 0:
-            raise ValueError(
+            raise UserError(
                 "SaliencySampler: need grid_size >= 2, padding_size >= 0, fwhm > 0; "
                 f"got grid_size={grid_size!r}, padding_size={padding_size!r}, fwhm={fwhm!r}"
             )
         if normalization not in ("softmax", "sum"):
-            raise ValueError(f"SaliencySampler: normalization must be 'softmax' or 'sum'; got {normalization!r}")
+            raise UserError(f"SaliencySampler: normalization must be 'softmax' or 'sum'; got {normalization!r}")
         self.output_size = (out_h, out_w)
         self.grid_size = int(grid_size)
         self.padding_size = int(padding_size)
@@ -187,16 +189,16 @@ class SaliencySampler(keras.layers.Layer):
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError(f"SaliencySampler is called on [image, saliency]; got input shape {input_shape!r}")
+            raise UserError(f"SaliencySampler is called on [image, saliency]; got input shape {input_shape!r}")
         image_shape, sal_shape = input_shape
         if len(image_shape) != 4 or image_shape[1] is None or image_shape[2] is None:
-            raise ValueError(
+            raise UserError(
                 f"SaliencySampler: image must be (B, H, W, C) with known H and W; got {tuple(image_shape)!r}"
             )
         if len(sal_shape) == 4 and sal_shape[-1] not in (1, None):
-            raise ValueError(f"SaliencySampler: saliency must have 1 channel; got shape {tuple(sal_shape)!r}")
+            raise UserError(f"SaliencySampler: saliency must have 1 channel; got shape {tuple(sal_shape)!r}")
         if len(sal_shape) not in (3, 4):
-            raise ValueError(f"SaliencySampler: saliency must be (B, h, w[, 1]); got shape {tuple(sal_shape)!r}")
+            raise UserError(f"SaliencySampler: saliency must be (B, h, w[, 1]); got shape {tuple(sal_shape)!r}")
 
     def normalized_saliency(self, saliency):
         """The saliency map on the grid, normalised to sum to 1: ``(B, grid_size, grid_size)`` float32."""
@@ -331,7 +333,7 @@ def zoom_classifier(
     try:
         high_h, high_w, channels = (int(v) for v in input_shape)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise UserError(
             f"zoom_classifier: input_shape must be (height, width, channels); got {input_shape!r}"
         ) from None
     task_in = tuple(task_net.input_shape[1:])
@@ -340,14 +342,14 @@ def zoom_classifier(
     try:
         low_h, low_w = (int(v) for v in low_res)
     except (TypeError, ValueError):
-        raise ValueError(f"zoom_classifier: low_res must be (height, width); got {low_res!r}") from None
+        raise UserError(f"zoom_classifier: low_res must be (height, width); got {low_res!r}") from None
     if task_in[:2] != (low_h, low_w) or task_in[2] not in (None, channels):
-        raise ValueError(
+        raise UserError(
             f"zoom_classifier: task_net must take {(low_h, low_w, channels)}; its input shape is {task_in!r}"
         )
     sal_in = tuple(saliency_net.input_shape[1:])
     if sal_in[:2] not in ((low_h, low_w), (None, None)) or sal_in[2] not in (None, channels):
-        raise ValueError(
+        raise UserError(
             f"zoom_classifier: saliency_net must take {(low_h, low_w, channels)}; its input shape is {sal_in!r}"
         )
     inputs = keras.Input(shape=(high_h, high_w, channels), name="image")

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from tfsal._io import write_png
+from tfsal.errors import UserError
 
 __all__ = [
     "normalize_map",
@@ -83,37 +84,70 @@ def _label(tile, text):
     return tile
 
 
-def prediction_grid(images, ground_truths, predictions, fixations=None, labels=None):
+def _letterbox(tile, box, offset):
+    """``tile`` placed at ``offset`` on a white canvas of size ``box`` (``(H, W)``)."""
+    canvas = np.full((*box, 3), 255, np.uint8)
+    y, x = offset
+    canvas[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+    return canvas
+
+
+def prediction_grid(images, ground_truths, predictions, fixations=None, labels=None, max_side=None):
     """One row per image: image | ground truth | prediction | GT overlay | prediction overlay.
 
+    Images of different sizes or orientations (portrait and landscape) share one tile size: the largest height and
+    width among them (or less, with ``max_side``); each image is scaled to fit its tile, aspect ratio kept, and
+    centred on white (letterboxed). Maps are drawn at their image's scaled size.
+
     Args:
-        images: list of RGB images (uint8 or float [0, 255]).
+        images: list of RGB images (uint8 or float [0, 255]), of any sizes.
         ground_truths: list of ground-truth maps.
         predictions: list of predicted maps.
         fixations: optional list of ``(N, 2)`` normalised ``(x, y)`` drawn as dots on the image tile.
         labels: optional per-row text (e.g. the image name and its NSS).
+        max_side: shrink the common tile so that its longer side is at most this many pixels (``None``: full size).
 
     Returns:
         RGB ``uint8`` grid.
+
+    Example:
+        >>> land, port = np.zeros((30, 40, 3), np.uint8), np.zeros((40, 30, 3), np.uint8)
+        >>> prediction_grid([land, port], [np.ones((30, 40)), np.ones((40, 30))], [np.ones((8, 8))] * 2).shape
+        (88, 220, 3)
     """
+    images = [np.clip(np.asarray(img, np.float32), 0, 255).astype(np.uint8) for img in images]
+    if not images:
+        raise UserError("prediction_grid: got no images")
+    box_h = max(img.shape[0] for img in images)
+    box_w = max(img.shape[1] for img in images)
+    if max_side is not None and max(box_h, box_w) > int(max_side):
+        shrink = int(max_side) / max(box_h, box_w)
+        box_h, box_w = max(1, round(box_h * shrink)), max(1, round(box_w * shrink))
     rows = []
     for i, (img, gt, pred) in enumerate(zip(images, ground_truths, predictions)):
-        img = np.clip(np.asarray(img, np.float32), 0, 255).astype(np.uint8)
-        h, w = img.shape[:2]
+        h0, w0 = img.shape[:2]
+        scale = min(box_h / h0, box_w / w0)
+        h, w = max(1, round(h0 * scale)), max(1, round(w0 * scale))
+        if (h, w) != (h0, w0):
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        offset = ((box_h - h) // 2, (box_w - w) // 2)
         shown = img.copy()
         if fixations is not None:
             for x, y in np.asarray(fixations[i]).reshape(-1, 2):
                 cv2.circle(shown, (int(x * w), int(y * h)), 2, (255, 0, 0), -1)
+
         def fit(m):
             m = normalize_map(m)
             return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) if m.shape != (h, w) else m
-        tiles = [
-            _label(shown, labels[i] if labels else "image"),
-            _label(colorize(fit(gt)), "ground truth"),
-            _label(colorize(fit(pred)), "prediction"),
-            _label(overlay(img, fit(gt)), "GT overlay"),
-            _label(overlay(img, fit(pred)), "prediction overlay"),
+
+        contents = [
+            (shown, labels[i] if labels else "image"),
+            (colorize(fit(gt)), "ground truth"),
+            (colorize(fit(pred)), "prediction"),
+            (overlay(img, fit(gt)), "GT overlay"),
+            (overlay(img, fit(pred)), "prediction overlay"),
         ]
+        tiles = [_label(_letterbox(t, (box_h, box_w), offset), text) for t, text in contents]
         rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1))
     return np.concatenate(rows, axis=0)
 
@@ -147,12 +181,12 @@ def tile_grid(tiles, columns=None, tile=None, pad=2, labels=None):
         (24, 24, 3)
     """
     if len(tiles) == 0:
-        raise ValueError("tile_grid: got no tiles")
+        raise UserError("tile_grid: got no tiles")
     prepared = []
     for t in tiles:
         t = np.asarray(t)
         if t.dtype != np.uint8:
-            raise ValueError(f"tile_grid expects uint8 tiles; got {t.dtype}")
+            raise UserError(f"tile_grid expects uint8 tiles; got {t.dtype}")
         if t.ndim == 2:
             t = np.repeat(t[..., None], 3, axis=-1)
         if tile is not None and t.shape[:2] != (tile, tile):
@@ -195,7 +229,7 @@ def fixation_overlay(image, fixations, saliency_map=None, normalized=True, radiu
     """
     img = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
     if img.ndim != 3 or img.shape[-1] != 3:
-        raise ValueError(f"fixation_overlay expects an RGB image (H, W, 3); got shape {img.shape}")
+        raise UserError(f"fixation_overlay expects an RGB image (H, W, 3); got shape {img.shape}")
     h, w = img.shape[:2]
     shown = overlay(img, saliency_map, alpha=alpha) if saliency_map is not None else img.copy()
     pts = np.asarray(fixations, np.float64)
@@ -238,7 +272,7 @@ def first_conv_layer(model):
              and not isinstance(layer, keras.layers.Conv2DTranspose)]
     if not found:
         kinds = sorted({type(layer).__name__ for layer in _walk_layers(model)})
-        raise ValueError(f"model {model.name!r} has no Conv2D layer; its layer types are {kinds}")
+        raise UserError(f"model {model.name!r} has no Conv2D layer; its layer types are {kinds}")
     return found[0]
 
 
@@ -282,10 +316,10 @@ def conv_filter_grid(model, layer_name=None, tile=32, columns=None):
     else:
         names = [layer.name for layer in _walk_layers(model)]
         if layer_name not in names:
-            raise ValueError(f"model {model.name!r} has no layer {layer_name!r}; its layers are {names}")
+            raise UserError(f"model {model.name!r} has no layer {layer_name!r}; its layers are {names}")
         conv = next(layer for layer in _walk_layers(model) if layer.name == layer_name)
         if not isinstance(conv, keras.layers.Conv2D):
-            raise ValueError(f"layer {layer_name!r} is a {type(conv).__name__}; expected a Conv2D")
+            raise UserError(f"layer {layer_name!r} is a {type(conv).__name__}; expected a Conv2D")
     kernel = np.asarray(conv.kernel, np.float32)  # (kh, kw, in, out)
     if kernel.shape[2] == 3 and _bgr_input(model, conv):
         kernel = kernel[:, :, ::-1]
@@ -324,7 +358,7 @@ def resampling_picture(image, saliency_map, resampled, labels=("image", "salienc
         if a.ndim == 2:
             a = np.repeat(a[..., None], 3, axis=-1)
         if a.ndim != 3 or a.shape[-1] != 3:
-            raise ValueError(f"resampling_picture expects RGB images (H, W, 3); got shape {a.shape}")
+            raise UserError(f"resampling_picture expects RGB images (H, W, 3); got shape {a.shape}")
         if a.max() <= 1.0 + 1e-6 and a.min() >= 0:
             a = a * 255.0
         return np.clip(a, 0, 255).astype(np.uint8)
@@ -360,7 +394,7 @@ def bar_plot(values, highlight=None, width=640, height=240, title=None, color=(7
     """
     v = np.nan_to_num(np.asarray(values, np.float64).ravel())
     if v.size == 0:
-        raise ValueError("bar_plot: got no values")
+        raise UserError("bar_plot: got no values")
     pic = np.full((height, width, 3), 255, np.uint8)
     top, bottom, left, right = 24, 18, 8, 8
     lo, hi = min(0.0, v.min()), max(0.0, v.max())
@@ -387,15 +421,17 @@ def bar_plot(values, highlight=None, width=640, height=240, title=None, color=(7
     return pic
 
 
-def write_overlay(model, image, out, alpha=0.5, fixations=None):
+def write_overlay(model, image, out, alpha=0.5, fixations=None, overwrite=False):
     """Predict a map for one image file with a saved model and write the overlay PNG.
 
     Args:
         model: a ``.keras`` path (or a loaded ``keras.Model``).
         image: image file path.
         out: PNG path to write.
-        alpha: heat-map weight.
+        alpha: heat-map weight in [0, 1].
         fixations: optional ``(N, 2)`` normalised ``(x, y)`` points drawn on top.
+        overwrite: replace an existing ``out`` file (by default an existing file is an error, checked before any
+            work).
 
     Returns:
         the RGB ``uint8`` picture written.
@@ -403,9 +439,15 @@ def write_overlay(model, image, out, alpha=0.5, fixations=None):
     Example:
         >>> write_overlay("run/best.keras", "photo.jpg", "overlay.png")  # doctest: +SKIP
     """
+    from tfsal import checks
     from tfsal._io import read_image
     from tfsal.predict import load_model, predict_maps
 
+    alpha = checks.fraction(alpha, "alpha")
+    if isinstance(model, (str, os.PathLike)):
+        checks.existing_file(model, "model file")
+    checks.existing_file(image, "image")
+    checks.new_file(out, "output picture", suffixes=(".png",), overwrite=overwrite)
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     img = read_image(image)
@@ -413,14 +455,15 @@ def write_overlay(model, image, out, alpha=0.5, fixations=None):
     picture = overlay(img, saliency, alpha=alpha)
     if fixations is not None:
         picture = fixation_overlay(picture, fixations)
-    write_png(out, picture)
+    write_png(out, picture, overwrite=overwrite)
     return picture
 
 
-def write_filter_grid(model, out, layer_name=None, tile=32):
+def write_filter_grid(model, out, layer_name=None, tile=32, overwrite=False):
     """Write the filter grid (:func:`conv_filter_grid`) of a ``.keras`` file or registered model name as PNG.
 
-    A registered name builds the model with random weights (``weights=None``), at its default input size.
+    A registered name builds the model with random weights (``weights=None``), at its default input size. An
+    existing ``out`` is an error unless ``overwrite``.
 
     Returns:
         the RGB ``uint8`` picture written.
@@ -428,8 +471,12 @@ def write_filter_grid(model, out, layer_name=None, tile=32):
     Example:
         >>> write_filter_grid("fastsal", "filters.png")  # doctest: +SKIP
     """
+    from tfsal import checks
     from tfsal.receptive import _get_model
 
-    picture = conv_filter_grid(_get_model(model), layer_name=layer_name, tile=tile)
-    write_png(out, picture)
+    tile = checks.positive_int(tile, "tile")
+    net = _get_model(model)
+    checks.new_file(out, "output picture", suffixes=(".png",), overwrite=overwrite)
+    picture = conv_filter_grid(net, layer_name=layer_name, tile=tile)
+    write_png(out, picture, overwrite=overwrite)
     return picture

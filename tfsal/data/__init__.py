@@ -20,6 +20,7 @@ from tfsal.data.salicon import read_salicon
 from tfsal.data.mit1003 import read_mit1003
 from tfsal.data.cat2000 import read_cat2000
 from tfsal.data.folder import fixation_preview, read_folder, read_image_folder
+from tfsal.data.pickled import read_pickled
 
 __all__ = [
     "Example",
@@ -46,5 +47,6 @@ __all__ = [
     "read_cat2000",
     "read_folder",
     "read_image_folder",
+    "read_pickled",
     "fixation_preview",
 ]

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from tfsal._io import IMAGE_EXTENSIONS
+from tfsal.errors import UserError
 
 __all__ = []
 
@@ -18,7 +19,7 @@ SPLITS = (None, "train", "val", "test")
 def check_split(split, allowed=SPLITS):
     """Raise ``ValueError`` unless ``split`` is one of ``allowed``."""
     if split not in allowed:
-        raise ValueError(f"split must be one of {list(allowed)}; got {split!r}")
+        raise UserError(f"split must be one of {list(allowed)}; got {split!r}")
 
 
 def check_root(root, layout):
@@ -73,7 +74,7 @@ def image_size(path):
             pass  # fall through to OpenCV, which reads a few formats Pillow does not
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"cannot read image {path!r}: not a readable image file")
+        raise UserError(f"cannot read image {path!r}: not a readable image file")
     return int(img.shape[1]), int(img.shape[0])
 
 
@@ -81,7 +82,7 @@ def check_map_size(map_path, width, height, image_path):
     """Raise ``ValueError`` when the map at ``map_path`` is not ``width × height`` (the size of ``image_path``)."""
     mw, mh = image_size(map_path)
     if (mw, mh) != (width, height):
-        raise ValueError(
+        raise UserError(
             f"map {map_path!r} is {mw}x{mh} but its image {image_path!r} is {width}x{height}; "
             "expected the same size"
         )
@@ -106,11 +107,11 @@ def points_from_binary(mask, path):
     if mask.ndim == 3:
         mask = mask.max(axis=2)
     if mask.ndim != 2:
-        raise ValueError(f"fixation file {path!r}: expected a 2-D binary image; got shape {mask.shape}")
+        raise UserError(f"fixation file {path!r}: expected a 2-D binary image; got shape {mask.shape}")
     on = mask > 127 if mask.dtype == np.uint8 else mask != 0
     rows, cols = np.nonzero(on)
     if rows.size == 0:
-        raise ValueError(f"fixation file {path!r} is empty: no fixation (no pixel above 127 / nonzero)")
+        raise UserError(f"fixation file {path!r} is empty: no fixation (no pixel above 127 / nonzero)")
     return np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float32)
 
 
@@ -118,9 +119,9 @@ def read_binary_points(path, width, height):
     """Fixations of a binary fixation image file that must be ``width × height``."""
     mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if mask is None:
-        raise ValueError(f"cannot read fixation image {path!r}: not a readable image file")
+        raise UserError(f"cannot read fixation image {path!r}: not a readable image file")
     if mask.shape != (height, width):
-        raise ValueError(
+        raise UserError(
             f"fixation image {path!r} is {mask.shape[1]}x{mask.shape[0]} but its image is {width}x{height}; "
             "expected the same size"
         )
@@ -134,7 +135,7 @@ def check_points(points, width, height, path, tolerance=1.0):
     bad = (pts < lo).any(axis=1) | (pts > hi).any(axis=1)
     if bad.any():
         x, y = pts[np.argmax(bad)]
-        raise ValueError(
+        raise UserError(
             f"fixation file {path!r}: fixation ({x:g}, {y:g}) (0-based) lies outside the {width}x{height} image"
         )
     return np.clip(pts, 0, [width, height]).astype(np.float32)
@@ -190,8 +191,8 @@ def load_mat_variable(mat_path, name, expected):
     try:
         mat = scipy.io.loadmat(mat_path, squeeze_me=True, struct_as_record=False)
     except Exception as err:
-        raise ValueError(f"cannot read {mat_path!r} as a MATLAB file: {err}") from None
+        raise UserError(f"cannot read {mat_path!r} as a MATLAB file: {err}") from None
     if name not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
-        raise ValueError(f"{mat_path!r} has no variable {name!r} (expected {expected}); found {found}")
+        raise UserError(f"{mat_path!r} has no variable {name!r} (expected {expected}); found {found}")
     return mat[name]

@@ -6,7 +6,9 @@ from tfsal.data.cat2000 import is_cat2000_layout, read_cat2000
 from tfsal.data.folder import is_folder_layout, is_image_folder, read_folder, read_image_folder
 from tfsal.data.mit1003 import is_mit1003_layout, read_mit1003
 from tfsal.data.nus import is_nus_layout, read_nus
+from tfsal.data.pickled import is_pickle_layout, read_pickled
 from tfsal.data.salicon import is_salicon_layout, read_salicon
+from tfsal.errors import UserError
 
 __all__ = ["load", "read_examples", "detect_layout", "LAYOUTS", "DEMO_ROOT", "read_demo", "demo"]
 
@@ -21,6 +23,7 @@ LAYOUTS = {
     "mit1003": (is_mit1003_layout, read_mit1003),
     "cat2000": (is_cat2000_layout, read_cat2000),
     "folder": (is_folder_layout, read_folder),
+    "pickle": (is_pickle_layout, read_pickled),
     "images": (is_image_folder, read_image_folder),
 }
 
@@ -31,6 +34,8 @@ LAYOUT_HELP = {
     "mit1003": "ALLSTIMULI/*.jpeg + ALLFIXATIONMAPS/*_fixMap.jpg and *_fixPts.jpg (MIT1003)",
     "cat2000": "Stimuli/<category>/*.jpg + FIXATIONMAPS/<category>/*.jpg + FIXATIONLOCS/<category>/*.mat (CAT2000)",
     "folder": "images/<stem>.* + maps/<stem>.* (+ optional fixations/<stem>.png or .npy), matched by stem",
+    "pickle": "*.pkl / *.pickle files, each a pickled list of dicts with X_o or X (image), y_o or y (map) and f "
+              "(file name), as seed 000's SALICON subset (read with a restricted unpickler)",
     "images": "image files (.jpg, .png, ...) directly in the folder; sub-folders are read too (unlabelled)",
 }
 
@@ -55,7 +60,7 @@ def detect_layout(root):
             return name
     expected = "; ".join(f"{name}: {LAYOUT_HELP.get(name, 'see its reader')}" for name in LAYOUTS)
     found = sorted(os.listdir(root))[:10]
-    raise ValueError(
+    raise UserError(
         f"unknown dataset layout in {root!r} (it contains {found}); expected one of: {expected}; "
         "or the name 'demo'"
     )
@@ -84,10 +89,10 @@ def read_examples(name_or_path, split="train", layout=None, skip_bad=False):
     root = os.fspath(name_or_path)
     layout = layout or detect_layout(root)
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+        raise UserError(f"unknown layout {layout!r}; expected one of {sorted(LAYOUTS)}")
     examples = LAYOUTS[layout][1](root, split=split, skip_bad=skip_bad)
     if not examples:
-        raise ValueError(f"dataset {root!r} ({layout} layout) has no images in split {split!r}")
+        raise UserError(f"dataset {root!r} ({layout} layout) has no images in split {split!r}")
     return examples
 
 
@@ -135,7 +140,7 @@ def read_demo(split="train"):
         A list of :class:`~tfsal.data.Example` (256×192 images, 15 observers' fixations each).
     """
     if split not in ("train", "val", None):
-        raise ValueError(f"the demo data has splits 'train' and 'val'; got {split!r}")
+        raise UserError(f"the demo data has splits 'train' and 'val'; got {split!r}")
     if not is_nus_layout(DEMO_ROOT):
         raise FileNotFoundError(
             f"demo data missing from {DEMO_ROOT!r}; rebuild it with scripts/build_demo_data.py"

@@ -10,6 +10,8 @@ import math
 import cv2
 import numpy as np
 
+from tfsal.errors import UserError
+
 __all__ = ["DEFAULT_BLUR_SIGMA", "fixation_map", "blur_map", "saliency_map_from_fixations", "centre_bias_map"]
 
 # Blur of the continuous ground-truth map, as a fraction of the map width. OSIE's common choice is σ ≈ 24 px at
@@ -115,7 +117,7 @@ def centre_bias_map(point_sets, shape, sigma=DEFAULT_BLUR_SIGMA):
         np.add.at(acc, (rows, cols), 1.0 / len(pts))
         count += 1
     if count == 0:
-        raise ValueError("centre_bias_map: expected fixations from at least one image; got none")
+        raise UserError("centre_bias_map: expected fixations from at least one image; got none")
     m = blur_map(acc.astype(np.float32), sigma * w)
     return (m / m.max()).astype(np.float32)
 

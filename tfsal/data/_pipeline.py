@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsal.data._maps import DEFAULT_BLUR_SIGMA, tf_saliency_targets
+from tfsal.errors import UserError
 
 __all__ = ["make_dataset", "TARGET_CHANNELS", "DISTILL_TARGET_CHANNELS"]
 
@@ -21,9 +22,9 @@ def _check_size(size, what):
     try:
         h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be (height, width); got {size!r}") from None
+        raise UserError(f"{what} must be (height, width); got {size!r}") from None
     if h <= 0 or w <= 0:
-        raise ValueError(f"{what} must be positive; got {size!r}")
+        raise UserError(f"{what} must be positive; got {size!r}")
     return h, w
 
 
@@ -48,7 +49,7 @@ def _read_npy_map(path):
     if m.ndim == 3 and m.shape[-1] == 1:
         m = m[..., 0]
     if m.ndim != 2 or not np.all(np.isfinite(m)):
-        raise ValueError(f"teacher map {path!r}: expected a finite 2-D array; got shape {m.shape}")
+        raise UserError(f"teacher map {path!r}: expected a finite 2-D array; got shape {m.shape}")
     return m.astype(np.float32)[..., None]
 
 
@@ -118,26 +119,26 @@ def make_dataset(
         (4, 96, 128, 2)
     """
     if output not in ("supervised", "dict", "image"):
-        raise ValueError(f"output must be 'supervised', 'dict' or 'image'; got {output!r}")
+        raise UserError(f"output must be 'supervised', 'dict' or 'image'; got {output!r}")
     if not examples:
-        raise ValueError("make_dataset: expected at least one example; got an empty list")
+        raise UserError("make_dataset: expected at least one example; got an empty list")
     if int(batch_size) <= 0:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+        raise UserError(f"batch_size must be a positive integer; got {batch_size!r}")
     image_size = _check_size(image_size, "image_size")
     map_size = _check_size(map_size or image_size, "map_size")
     if teacher_maps is not None:
         teacher_maps = [None if t is None else os.fspath(t) for t in teacher_maps]
         if len(teacher_maps) != len(examples):
-            raise ValueError(f"teacher_maps must have one entry per example: got {len(teacher_maps)} for "
+            raise UserError(f"teacher_maps must have one entry per example: got {len(teacher_maps)} for "
                              f"{len(examples)} examples")
         if output != "supervised":
-            raise ValueError(f"teacher_maps need output='supervised'; got output={output!r}")
+            raise UserError(f"teacher_maps need output='supervised'; got output={output!r}")
     has_teacher = [t is not None for t in teacher_maps] if teacher_maps is not None else [False] * len(examples)
     if output != "image":
         unlabelled = [e.image_path for e, t in zip(examples, has_teacher)
                       if e.fixations is None and e.map_path is None and not t]
         if unlabelled:
-            raise ValueError(
+            raise UserError(
                 f"{len(unlabelled)} example(s) have neither fixations nor a map (first: {unlabelled[0]!r}); "
                 "use output='image' for unlabelled images"
             )
@@ -211,9 +212,9 @@ def make_dataset(
 def _epoch_dataset(tensors, load, finish, n, shuffle, augment, seed, initial_epoch, epochs, cache):
     """Epochs ``initial_epoch..epochs-1`` back to back; order and flips of epoch e depend only on ``(seed, e)``."""
     if not 0 <= initial_epoch < epochs:
-        raise ValueError(f"expected 0 <= initial_epoch < epochs; got initial_epoch={initial_epoch}, epochs={epochs}")
+        raise UserError(f"expected 0 <= initial_epoch < epochs; got initial_epoch={initial_epoch}, epochs={epochs}")
     if cache:
-        raise ValueError("cache is not supported together with epochs=...; use one or the other")
+        raise UserError("cache is not supported together with epochs=...; use one or the other")
     orders, flips = [], []
     for e in range(initial_epoch, epochs):
         rng = np.random.default_rng([seed, e])

@@ -22,6 +22,7 @@ import numpy as np
 from tfsal.data._records import Example, split_of
 from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, image_names, \
     points_from_binary
+from tfsal.errors import UserError
 
 __all__ = ["read_cat2000", "is_cat2000_layout", "read_fixation_matrix", "CAT2000_FIXATION_VARIABLE"]
 
@@ -54,7 +55,7 @@ def read_fixation_matrix(mat_path, width, height):
     try:
         mat = scipy.io.loadmat(mat_path)
     except Exception as err:
-        raise ValueError(f"cannot read fixation file {mat_path!r} as a MATLAB file: {err}") from None
+        raise UserError(f"cannot read fixation file {mat_path!r} as a MATLAB file: {err}") from None
     variables = {k: v for k, v in mat.items() if not k.startswith("__")}
     described = {k: getattr(v, "shape", type(v).__name__) for k, v in variables.items()}
     if CAT2000_FIXATION_VARIABLE in variables:
@@ -66,14 +67,14 @@ def read_fixation_matrix(mat_path, width, height):
             and (v.dtype == bool or np.issubdtype(v.dtype, np.number))
         ]
         if len(candidates) != 1:
-            raise ValueError(
+            raise UserError(
                 f"fixation file {mat_path!r}: expected a variable {CAT2000_FIXATION_VARIABLE!r} or exactly one "
                 f"numeric matrix of the image's shape ({height}, {width}); found {described}"
             )
         name = candidates[0]
     matrix = np.asarray(variables[name])
     if matrix.shape != (height, width):
-        raise ValueError(
+        raise UserError(
             f"fixation file {mat_path!r}: matrix {name!r} has shape {matrix.shape} but the image is "
             f"{width}x{height}; expected ({height}, {width})"
         )

@@ -21,7 +21,8 @@ import os
 import cv2
 import numpy as np
 
-from tfsal._io import IMAGE_EXTENSIONS
+from tfsal import checks
+from tfsal._io import IMAGE_EXTENSIONS, write_png
 from tfsal.data._common import (
     check_map_size,
     check_points,
@@ -35,6 +36,7 @@ from tfsal.data._common import (
     stem_index,
 )
 from tfsal.data._records import Example, split_of
+from tfsal.errors import UserError
 
 __all__ = [
     "read_folder",
@@ -102,11 +104,11 @@ def read_folder(root, split=None, skip_bad=False):
                 try:
                     arr = np.load(fpath, allow_pickle=False)
                 except Exception as err:
-                    raise ValueError(f"cannot read fixation file {fpath!r} as .npy: {err}") from None
+                    raise UserError(f"cannot read fixation file {fpath!r} as .npy: {err}") from None
                 if arr.size == 0:
-                    raise ValueError(f"fixation file {fpath!r} is empty: expected an (N, 2) array with N >= 1")
+                    raise UserError(f"fixation file {fpath!r} is empty: expected an (N, 2) array with N >= 1")
                 if arr.ndim != 2 or arr.shape[1] != 2:
-                    raise ValueError(f"fixation file {fpath!r}: expected an (N, 2) array of (x, y); got {arr.shape}")
+                    raise UserError(f"fixation file {fpath!r}: expected an (N, 2) array of (x, y); got {arr.shape}")
                 points = check_points(arr, width, height, fpath)
             else:
                 points = read_binary_points(fpath, width, height)
@@ -161,7 +163,8 @@ def read_image_folder(root, split=None, skip_bad=False):
 
 
 # ------------------------------------------------------------------------------------------------ preview
-def fixation_preview(name_or_path, split="val", num=6, out=None, layout=None, seed=0, max_side=320):
+def fixation_preview(name_or_path, split="val", num=6, out=None, layout=None, seed=0, max_side=320,
+                     overwrite=False):
     """A picture of a few images of a dataset with their fixations (red dots) and map (overlay) side by side.
 
     Args:
@@ -172,6 +175,7 @@ def fixation_preview(name_or_path, split="val", num=6, out=None, layout=None, se
         layout: force a layout instead of detecting it.
         seed: seed of the choice of images.
         max_side: each tile's longer side in pixels.
+        overwrite: replace an existing ``out`` file (by default an existing file is an error).
 
     Returns:
         The RGB ``uint8`` picture: one row per image (image with fixations | map overlay).
@@ -186,16 +190,18 @@ def fixation_preview(name_or_path, split="val", num=6, out=None, layout=None, se
     from tfsal.data._maps import saliency_map_from_fixations
     from tfsal.viz import _label, overlay
 
-    if int(num) <= 0:
-        raise ValueError(f"num must be a positive integer; got {num!r}")
+    num = checks.positive_int(num, "num")
+    checks.seed(seed)
     examples = read_examples(name_or_path, split, layout=layout)
+    if out:
+        checks.new_file(out, "output picture", suffixes=(".png",), overwrite=overwrite)
     order = np.random.default_rng(seed).permutation(len(examples))[: int(num)]
     rows = []
     for i in sorted(order):
         e = examples[i]
         img = cv2.imread(e.image_path, cv2.IMREAD_COLOR)
         if img is None:
-            raise ValueError(f"cannot read image {e.image_path!r}: not a readable image file")
+            raise UserError(f"cannot read image {e.image_path!r}: not a readable image file")
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         scale = max_side / max(e.width, e.height)
         w, h = max(1, round(e.width * scale)), max(1, round(e.height * scale))
@@ -222,7 +228,5 @@ def fixation_preview(name_or_path, split="val", num=6, out=None, layout=None, se
         [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows], 0
     )
     if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        if not cv2.imwrite(os.fspath(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-            raise ValueError(f"cannot write picture {out!r}: expected a writable path ending in .png")
+        write_png(out, grid, overwrite=overwrite)
     return grid

@@ -15,6 +15,7 @@ import numpy as np
 
 from tfsal.data._common import check_root, check_split, collect, image_size, load_mat_variable
 from tfsal.data._records import Example, split_of
+from tfsal.errors import UserError
 
 __all__ = ["read_nus", "is_nus_layout", "NUS_STIMULI_DIR", "NUS_FIXATIONS_FILE"]
 
@@ -33,7 +34,7 @@ def _subject_points(subject, where):
     xs = np.atleast_1d(np.asarray(getattr(subject, "fix_x", []), np.float64)).ravel()
     ys = np.atleast_1d(np.asarray(getattr(subject, "fix_y", []), np.float64)).ravel()
     if xs.shape != ys.shape:
-        raise ValueError(f"{where}: fix_x has {xs.size} values but fix_y has {ys.size}")
+        raise UserError(f"{where}: fix_x has {xs.size} values but fix_y has {ys.size}")
     return np.stack([xs, ys], axis=1) if xs.size else np.zeros((0, 2))
 
 
@@ -68,7 +69,7 @@ def read_nus(root, split=None, skip_bad=False):
     entries = list(enumerate(np.atleast_1d(fixations).ravel()))
     for i, entry in entries:
         if not hasattr(entry, "img") or not hasattr(entry, "subjects"):
-            raise ValueError(f"{mat_path}: fixations[{i}] must have fields 'img' and 'subjects'")
+            raise UserError(f"{mat_path}: fixations[{i}] must have fields 'img' and 'subjects'")
     if split is not None:
         entries = [(i, e) for i, e in entries if split_of(os.path.splitext(str(e.img))[0]) == split]
 
@@ -87,11 +88,11 @@ def read_nus(root, split=None, skip_bad=False):
             subjects.append(np.full(len(p), s, np.int32))
         pts = np.concatenate(points, axis=0) - 0.5  # 1-based pixel centres → continuous 0-based units
         if not len(pts):
-            raise ValueError(f"{where} ({name!r}) has no fixation from any subject")
+            raise UserError(f"{where} ({name!r}) has no fixation from any subject")
         bad = (pts[:, 0] < 0) | (pts[:, 0] > width) | (pts[:, 1] < 0) | (pts[:, 1] > height)
         if bad.any():
             x, y = pts[np.argmax(bad)] + 0.5
-            raise ValueError(
+            raise UserError(
                 f"{where}: fixation ({x:g}, {y:g}) lies outside image {name!r} of size {width}x{height}"
             )
         return Example(image_path, width, height, pts.astype(np.float32), None, np.concatenate(subjects))

@@ -27,6 +27,7 @@ from tfsal.data._common import (
     image_names,
     load_mat_variable,
 )
+from tfsal.errors import UserError
 
 __all__ = ["read_salicon", "is_salicon_layout", "SALICON_SPLITS"]
 
@@ -57,19 +58,19 @@ def read_salicon_fixations(mat_path):
     points, subjects = [], []
     for s, observer in enumerate(observers):
         if not hasattr(observer, "fixations"):
-            raise ValueError(f"fixation file {mat_path!r}: gaze({s + 1}) has no field 'fixations'")
+            raise UserError(f"fixation file {mat_path!r}: gaze({s + 1}) has no field 'fixations'")
         fx = np.asarray(observer.fixations, dtype=np.float64)
         if fx.size == 0:
             continue
         if fx.size % 2 or (fx.ndim == 2 and fx.shape[1] != 2):
-            raise ValueError(
+            raise UserError(
                 f"fixation file {mat_path!r}: gaze({s + 1}).fixations must be N×2 (x, y) rows; got shape {fx.shape}"
             )
         fx = fx.reshape(-1, 2)  # a single fixation is squeezed to shape (2,)
         points.append(fx)
         subjects.append(np.full(len(fx), s, np.int32))
     if not points:
-        raise ValueError(f"fixation file {mat_path!r} is empty: none of its {len(observers)} observer(s) has a "
+        raise UserError(f"fixation file {mat_path!r} is empty: none of its {len(observers)} observer(s) has a "
                          "fixation")
     return np.concatenate(points).astype(np.float32), np.concatenate(subjects)
 

@@ -43,6 +43,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from tfsal.errors import UserError
+
 __all__ = [
     "MATLAB_EPS",
     "METRICS",
@@ -98,7 +100,7 @@ METRICS = MappingProxyType({
 def _as_batch(x, name):
     """Return ``(array (B, H, W), single)`` for a map or batch of maps with an optional trailing axis of 1."""
     if x is None:
-        raise ValueError(f"{name} is required; got None")
+        raise UserError(f"{name} is required; got None")
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name} must be a numeric array; got dtype {arr.dtype}")
@@ -111,11 +113,11 @@ def _as_batch(x, name):
     elif arr.ndim == 4 and arr.shape[-1] == 1:
         arr, single = arr[..., 0], False
     else:
-        raise ValueError(
+        raise UserError(
             f"{name} must have shape (H, W), (H, W, 1), (B, H, W) or (B, H, W, 1); got shape {arr.shape}"
         )
     if 0 in arr.shape:
-        raise ValueError(f"{name} must be non-empty; got shape {np.shape(x)}")
+        raise UserError(f"{name} must be non-empty; got shape {np.shape(x)}")
     return arr, single
 
 
@@ -125,7 +127,7 @@ def _where(b, single):
 
 def _check_batch(n_target, other, name, target_name):
     if other.shape[0] != n_target:
-        raise ValueError(
+        raise UserError(
             f"{name} has batch size {other.shape[0]} but {target_name} has batch size {n_target}; "
             "expected the same number of maps"
         )
@@ -138,7 +140,7 @@ def _vector(m, shape, name, where=""):
         x = cv2.resize(np.ascontiguousarray(x), (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
     x = x.ravel()
     if not np.isfinite(np.add.reduce(x)) and not np.isfinite(x).all():  # cheap test first
-        raise ValueError(f"{name}{where} contains NaN or infinite values; expected finite numbers")
+        raise UserError(f"{name}{where} contains NaN or infinite values; expected finite numbers")
     return x
 
 
@@ -146,7 +148,7 @@ def _fixated(f, name="fixation_map", where=""):
     """Flat indices of the fixated pixels (value > 0); a map without any is an error."""
     idx = np.flatnonzero(np.asarray(f).ravel() > 0)
     if idx.size == 0:
-        raise ValueError(
+        raise UserError(
             f"{name} has no fixations (all zeros){where}; expected at least one fixated pixel (value > 0)"
         )
     return idx
@@ -155,7 +157,7 @@ def _fixated(f, name="fixation_map", where=""):
 def _gt_vector(g, shape, where, name="saliency_map_gt"):
     x = _vector(g, shape, name, where)
     if not x.any():
-        raise ValueError(
+        raise UserError(
             f"{name} is all zeros{where}; expected a ground-truth saliency map with at least one non-zero value"
         )
     return x
@@ -304,9 +306,9 @@ def _normalise_values(values, mn, mx):
 
 def _check_split_args(n_splits, step_size):
     if not isinstance(n_splits, numbers.Integral) or n_splits < 1:
-        raise ValueError(f"n_splits must be a positive integer; got {n_splits!r}")
+        raise UserError(f"n_splits must be a positive integer; got {n_splits!r}")
     if not step_size > 0:
-        raise ValueError(f"step_size must be > 0; got {step_size!r}")
+        raise UserError(f"step_size must be > 0; got {step_size!r}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -324,7 +326,7 @@ def _auc_judd_one(s, fidx, jitter, rng):
     s /= mx - mn
     nf, npix = fidx.size, s.size
     if nf == npix:
-        raise ValueError("fixation_map fixates every pixel; AUC-Judd expected at least one non-fixated pixel")
+        raise UserError("fixation_map fixates every pixel; AUC-Judd expected at least one non-fixated pixel")
     thr = np.sort(s[fidx])  # ascending; allthreshes = sort(Sth, 'descend') is its reverse
     cand = s[s >= thr[0]]  # values below the lowest threshold are never counted
     cand.sort()
@@ -430,7 +432,7 @@ def shuffled_auc(saliency_map, fixation_map, other_map, n_splits=_DEFAULT_N_SPLI
     fix, _ = _as_batch(fixation_map, "fixation_map")
     oth, shared = _shared_map(other_map, fix.shape[0], "other_map", "fixation_map")
     if oth.shape[1:] != fix.shape[1:]:
-        raise ValueError(
+        raise UserError(
             f"other_map has size {oth.shape[1:]} but fixation_map has size {fix.shape[1:]}; expected the same "
             "size (rescale other images' fixations with make_other_map)"
         )
@@ -441,7 +443,7 @@ def shuffled_auc(saliency_map, fixation_map, other_map, n_splits=_DEFAULT_N_SPLI
         ind = shared_ind if shared else np.flatnonzero(oth[b].ravel() > 0)  # ind = find(Oth > 0)
         if ind.size == 0:
             where = "" if shared else f" (batch index {b})"
-            raise ValueError(
+            raise UserError(
                 f"other_map has no fixations (all zeros){where}; expected at least one fixated pixel of other "
                 "images"
             )
@@ -691,7 +693,7 @@ def _canonical(name):
     key = str(name).lower().replace("-", "").replace("_", "").replace(" ", "")
     if key in _ALIASES:
         return _ALIASES[key]
-    raise ValueError(f"unknown metric {name!r}; expected one of {list(METRICS)}")
+    raise UserError(f"unknown metric {name!r}; expected one of {list(METRICS)}")
 
 
 def compute_all(saliency_map, fixation_map=None, saliency_map_gt=None, other_map=None, baseline_map=None,
@@ -736,7 +738,7 @@ def compute_all(saliency_map, fixation_map=None, saliency_map_gt=None, other_map
             name = _canonical(m)
             missing = [r for r in METRICS[name].requires if not given[r]]
             if missing:
-                raise ValueError(f"metric {name!r} needs {' and '.join(missing)}; got None")
+                raise UserError(f"metric {name!r} needs {' and '.join(missing)}; got None")
             if name not in wanted:
                 wanted.append(name)
         wanted = [m for m in METRICS if m in wanted]

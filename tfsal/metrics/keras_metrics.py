@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from tfsal.metrics._numpy import MATLAB_EPS
+from tfsal.errors import UserError
 
 __all__ = ["tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim", "NSS", "CC", "KLD", "SIM"]
 
@@ -43,9 +44,9 @@ def _as_4d(x, name):
     if len(x.shape) == 3:
         x = ops.expand_dims(x, -1)
     if len(x.shape) != 4:
-        raise ValueError(f"{name} must have shape (B, H, W, 1) or (B, H, W); got shape {tuple(x.shape)}")
+        raise UserError(f"{name} must have shape (B, H, W, 1) or (B, H, W); got shape {tuple(x.shape)}")
     if x.shape[-1] is not None and x.shape[-1] != 1:
-        raise ValueError(f"{name} must have a single channel; got shape {tuple(x.shape)}")
+        raise UserError(f"{name} must have a single channel; got shape {tuple(x.shape)}")
     return x
 
 
@@ -206,7 +207,7 @@ class _SaliencyMean(keras.metrics.Metric):
     def _channel(self, y_true, index):
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) != 4:
-            raise ValueError(
+            raise UserError(
                 f"{self.__class__.__name__}: y_true must have shape (B, H, W, C) with channel 0 the saliency map "
                 f"and channel 1 the fixation map; got shape {tuple(y_true.shape)}"
             )
@@ -269,7 +270,7 @@ class NSS(_SaliencyMean):
         y_true = ops.convert_to_tensor(y_true)
         c = y_true.shape[-1]
         if c is not None and c < 2:
-            raise ValueError(
+            raise UserError(
                 "NSS needs y_true of shape (B, H, W, 2) with the binary fixation map in channel 1 "
                 f"(channel 0: saliency map); got y_true with {c} channel(s), shape {tuple(y_true.shape)}"
             )

@@ -3,6 +3,8 @@ import os
 
 import keras
 
+from tfsal.errors import ResourceError, UserError
+
 __all__ = []
 
 
@@ -11,11 +13,11 @@ def check_input_shape(input_shape, multiple, model_name):
     try:
         h, w, c = (int(v) for v in input_shape)
     except (TypeError, ValueError):
-        raise ValueError(f"{model_name}: input_shape must be (height, width, 3); got {input_shape!r}") from None
+        raise UserError(f"{model_name}: input_shape must be (height, width, 3); got {input_shape!r}") from None
     if c != 3:
-        raise ValueError(f"{model_name}: input_shape must have 3 (RGB) channels; got {input_shape!r}")
+        raise UserError(f"{model_name}: input_shape must have 3 (RGB) channels; got {input_shape!r}")
     if h <= 0 or w <= 0 or h % multiple or w % multiple:
-        raise ValueError(
+        raise UserError(
             f"{model_name}: input height and width must be positive multiples of {multiple}; "
             f"got {h}x{w} (input_shape={tuple(input_shape)!r})"
         )
@@ -32,7 +34,7 @@ def check_weights_arg(weights, model_name, allowed=(None, "imagenet")):
             return
         if os.sep in text or text.endswith((".h5", ".keras")):
             raise FileNotFoundError(f"{model_name}: weights file {text!r} does not exist")
-    raise ValueError(
+    raise UserError(
         f"{model_name}: weights must be one of {list(allowed)} or the path of a .weights.h5/.keras file; "
         f"got {weights!r}"
     )
@@ -46,18 +48,18 @@ def load_weights_file(model, path):
         try:
             model.set_weights(src.get_weights())
         except ValueError as err:
-            raise ValueError(f"weights in {path!r} do not match model {model.name!r}: {err}") from None
+            raise UserError(f"weights in {path!r} do not match model {model.name!r}: {err}") from None
         return model
     try:
         model.load_weights(path)
     except (ValueError, KeyError) as err:
-        raise ValueError(f"weights in {path!r} do not match model {model.name!r}: {err}") from None
+        raise UserError(f"weights in {path!r} do not match model {model.name!r}: {err}") from None
     return model
 
 
 def imagenet_unavailable(model_name, backbone, err):
     """Error raised when Keras cannot download ImageNet weights (no internet)."""
-    return RuntimeError(
+    return ResourceError(
         f"{model_name}: could not load ImageNet weights for its {backbone} backbone ({type(err).__name__}: {err}). "
         "They are downloaded by Keras on first use and cached in ~/.keras/models; this needs internet. "
         "Use weights=None to start from random weights, or weights=PATH for a saved model."

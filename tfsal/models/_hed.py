@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from tfsal.errors import UserError
+
 __all__ = ["HED_MEAN_BGR", "VGG16_CONV_LAYERS", "hed_weights_path", "read_hed_vgg16", "load_hed_vgg16"]
 
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)
@@ -81,7 +83,7 @@ def read_hed_vgg16(path=None):
             for key in sorted(convs, key=_order):
                 out.append((np.asarray(group[key]["vars/0"]), np.asarray(group[key]["vars/1"])))
     if len(out) != len(VGG16_CONV_LAYERS):
-        raise ValueError(f"{path!r}: expected {len(VGG16_CONV_LAYERS)} VGG-16 conv layers in block1..block5; "
+        raise UserError(f"{path!r}: expected {len(VGG16_CONV_LAYERS)} VGG-16 conv layers in block1..block5; "
                          f"found {len(out)}")
     return dict(zip(VGG16_CONV_LAYERS, out))
 
@@ -103,10 +105,10 @@ def load_hed_vgg16(model, path=None):
         try:
             layer = model.get_layer(name)
         except ValueError:
-            raise ValueError(f"model {model.name!r} has no layer {name!r} to receive HED VGG-16 weights") from None
+            raise UserError(f"model {model.name!r} has no layer {name!r} to receive HED VGG-16 weights") from None
         shapes = [tuple(v.shape) for v in layer.get_weights()]
         if shapes != [kernel.shape, bias.shape]:
-            raise ValueError(f"layer {name!r}: expected weights of shapes {shapes}; the HED file has "
+            raise UserError(f"layer {name!r}: expected weights of shapes {shapes}; the HED file has "
                              f"{[kernel.shape, bias.shape]}")
         layer.set_weights([kernel, bias])
     return model

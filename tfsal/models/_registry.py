@@ -1,7 +1,33 @@
 """A tiny model registry in the style of timm: ``register_model``, ``create_model``, ``list_models``."""
 import dataclasses
 
-__all__ = ["register_model", "create_model", "list_models", "model_info", "ModelEntry"]
+from tfsal.errors import UserError
+
+__all__ = ["register_model", "create_model", "list_models", "model_info", "ModelEntry", "OUTPUT_KINDS", "PREPROCESSING",
+           "registered_name", "model_facts"]
+
+#: What a model's output is, by kind: its meaning for an app, and the range of its values (``None``: unbounded).
+OUTPUT_KINDS = {
+    "sigmoid": {"meaning": "saliency map: sigmoid output in [0, 1], higher = more likely fixated by a human observer "
+                           "(not normalised to sum to 1)", "value_range": [0.0, 1.0]},
+    "density": {"meaning": "fixation density: a softmax over all pixels, non-negative, each map sums to 1",
+                "value_range": [0.0, 1.0]},
+    "log-density": {"meaning": "log fixation density: log of a map that sums to 1 (values <= 0; exp() gives the "
+                               "density)", "value_range": [None, 0.0]},
+    "linear": {"meaning": "unbounded saliency scores (linear output): higher = more salient; min-max normalise "
+                          "before display", "value_range": None},
+}
+
+#: The input preprocessing inside each model (models take raw RGB pixels in [0, 255]), by key.
+PREPROCESSING = {
+    "mobilenet": "x / 127.5 - 1 (MobileNetV2's), inside the model: feed raw RGB pixels in [0, 255]",
+    "centred-unit": "x / 255 - 0.5, inside the model: feed raw RGB pixels in [0, 255]",
+    "caffe": "RGB -> BGR, minus the Caffe/ImageNet means (103.939, 116.779, 123.68), inside the model: feed raw RGB "
+             "pixels in [0, 255]",
+    "hed": "RGB -> BGR, minus HED's means (104.00699, 116.66877, 122.67892), inside the model: feed raw RGB pixels "
+           "in [0, 255]",
+    "unit": "x / 255, inside the model: feed raw RGB pixels in [0, 255]",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +46,8 @@ class ModelEntry:
             ``"imagenet-dogs"`` for the MobileNetV2 models); ``None``: random.
         start_recipe: the recipe ``tfsal train`` uses by default when it starts from ``start_weights`` (a
             fine-tuning recipe); ``recipe`` otherwise.
+        preprocessing: a :data:`PREPROCESSING` key: the input normalisation inside the model as built by default.
+        output_kind: an :data:`OUTPUT_KINDS` key: what the output is as built by default.
     """
 
     name: str
@@ -31,13 +59,20 @@ class ModelEntry:
     alias_of: str | None = None
     start_weights: str | None = None
     start_recipe: str | None = None
+    preprocessing: str | None = None
+    output_kind: str = "sigmoid"
+
+    @property
+    def value_range(self):
+        """The range of the output values of :attr:`output_kind` (``None``: unbounded)."""
+        return OUTPUT_KINDS[self.output_kind]["value_range"]
 
 
 _REGISTRY: dict = {}
 
 
 def register_model(name, *, default_input_shape, test_input_shape, paper=None, recipe=None, aliases=(),
-                   start_weights=None, start_recipe=None):
+                   start_weights=None, start_recipe=None, preprocessing=None, output_kind="sigmoid"):
     """Decorator that registers a model builder under ``name`` (and optional aliases).
 
     Args:
@@ -49,6 +84,8 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         aliases: extra names resolving to the same builder.
         start_weights: default training start (see :class:`ModelEntry`).
         start_recipe: default recipe from that start (see :class:`ModelEntry`).
+        preprocessing: a :data:`PREPROCESSING` key (the normalisation inside the model).
+        output_kind: an :data:`OUTPUT_KINDS` key (what the default output is).
 
     Returns:
         The decorator; the builder is returned unchanged.
@@ -57,6 +94,11 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         >>> @register_model("my-net", default_input_shape=(64, 64, 3), test_input_shape=(32, 32, 3))
         ... def my_net(input_shape=(64, 64, 3), weights=None): ...
     """
+
+    if output_kind not in OUTPUT_KINDS:
+        raise ValueError(f"output_kind must be one of {sorted(OUTPUT_KINDS)}; got {output_kind!r}")
+    if preprocessing is not None and preprocessing not in PREPROCESSING:
+        raise ValueError(f"preprocessing must be one of {sorted(PREPROCESSING)}; got {preprocessing!r}")
 
     def wrap(builder):
         for n in (name, *aliases):
@@ -72,6 +114,8 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
                 alias_of=None if n == name else name,
                 start_weights=start_weights,
                 start_recipe=start_recipe,
+                preprocessing=preprocessing,
+                output_kind=output_kind,
             )
         return builder
 
@@ -93,7 +137,7 @@ def model_info(name):
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise UserError(
             f"unknown model {name!r}; expected one of: {', '.join(list_models(include_aliases=True))}"
         ) from None
 
@@ -135,3 +179,76 @@ def list_models(include_aliases=False):
         A list of names.
     """
     return sorted(n for n, e in _REGISTRY.items() if include_aliases or e.alias_of is None)
+
+
+def registered_name(model_or_name):
+    """The registered name of a built model (from its Keras name) or of a name; ``None`` when not registered.
+
+    Builders name their Keras models after the registry with ``_`` for ``-`` (``fastsal_a`` for ``fastsal-a``);
+    the export folds add ``_folded``.
+
+    Example:
+        >>> registered_name("fastsal_a_folded")
+        'fastsal-a'
+    """
+    name = model_or_name if isinstance(model_or_name, str) else getattr(model_or_name, "name", "")
+    for candidate in (name, name.removesuffix("_folded")):
+        for key in (candidate, candidate.replace("_", "-")):
+            if key in _REGISTRY:
+                return _REGISTRY[key].alias_of or key
+    return None
+
+
+def _last_layer_kind(model):
+    """The output kind read from a model's last layer (``None`` when it cannot tell)."""
+    layers = [layer for layer in (getattr(model, "layers", None) or []) if type(layer).__name__ != "Reshape"]
+    if not layers:
+        return None
+    last = layers[-1]  # the last layer that computes values (a Reshape only moves them)
+    if type(last).__name__ == "SpatialSoftmax":
+        return "density"
+    act = getattr(last, "activation", None)
+    act = getattr(act, "__name__", act)
+    return {"sigmoid": "sigmoid", "linear": "linear", "log_softmax": "log-density"}.get(act)
+
+
+def model_facts(model, name=None):
+    """What an app needs to know about a model's input and output, from the registry (checked against the model).
+
+    The registry entry (looked up by ``name``, else by the model's Keras name, :func:`registered_name`) gives the
+    preprocessing and output kind of the model as built by default; the model itself overrides them where it says
+    otherwise (a ``VGGPreprocess`` layer's mode, a last layer built with another activation).
+
+    Args:
+        model: a ``keras.Model`` (or ``None`` to describe the registered ``name`` alone).
+        name: the registered name; ``None`` → from ``model.name``.
+
+    Returns:
+        A dict: ``registered_name`` (or ``None``), ``preprocessing`` (a :data:`PREPROCESSING` key or ``None``),
+        ``preprocessing_text``, ``output_kind`` (an :data:`OUTPUT_KINDS` key or ``None``), ``meaning`` and
+        ``value_range``.
+
+    Example:
+        >>> model_facts(None, "deepgaze2")["output_kind"]
+        'density'
+    """
+    key = registered_name(name) if name is not None else registered_name(model) if model is not None else None
+    if name is not None and key is None:
+        model_info(name)  # raises the unknown-model error with the registered names
+    entry = _REGISTRY[key] if key else None
+    preprocessing = entry.preprocessing if entry else None
+    kind = entry.output_kind if entry else None
+    if model is not None:
+        for layer in getattr(model, "layers", [])[:4]:
+            if type(layer).__name__ == "VGGPreprocess" and getattr(layer, "mode", None) in PREPROCESSING:
+                preprocessing = layer.mode
+        kind = _last_layer_kind(model) or kind
+    return {
+        "registered_name": key,
+        "preprocessing": preprocessing,
+        "preprocessing_text": PREPROCESSING.get(preprocessing,
+                                                "unknown (not a registered tfsal model): see the model's first layers"),
+        "output_kind": kind,
+        "meaning": OUTPUT_KINDS[kind]["meaning"] if kind else "unknown (not a registered tfsal model)",
+        "value_range": OUTPUT_KINDS[kind]["value_range"] if kind else None,
+    }

@@ -51,6 +51,7 @@ from keras import layers, ops
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
 from tfsal.models._registry import register_model
 from tfsal.models.vgg_encdec import PREPROCESS_MODES, VGG_BLOCKS, VGGPreprocess
+from tfsal.errors import UserError
 
 __all__ = [
     "deepgaze2",
@@ -67,6 +68,8 @@ __all__ = [
     "DEFAULT_TAPS",
     "HEAD_LAYERS",
     "GRID_STRIDE",
+    "READOUT_LEARNING_RATE",
+    "READOUT_LOSS",
 ]
 
 #: Default VGG-16 layers whose outputs are read out.
@@ -76,6 +79,10 @@ GRID_STRIDE = 8
 #: Trainable / stateful layers of the head shared by :func:`deepgaze2` and :func:`deepgaze2_readout`.
 HEAD_LAYERS = ("readout_conv1", "readout_conv2", "readout_conv3", "readout_conv4", "deepgaze_prior")
 _READOUT_WIDTHS = (16, 32, 2, 1)
+#: Readout training defaults of :func:`train_deepgaze2` (Adam learning rate and loss; the ``"deepgaze2"`` recipe of
+#: :mod:`tfsal.train` states the same values).
+READOUT_LEARNING_RATE = 1e-3
+READOUT_LOSS = "density_nll"
 _NAME = "deepgaze2"
 
 
@@ -106,7 +113,7 @@ class GaussianBlur(layers.Layer):
     def __init__(self, sigma=0.03, **kwargs):
         super().__init__(**kwargs)
         if not (isinstance(sigma, (int, float)) and sigma >= 0):
-            raise ValueError(f"GaussianBlur: sigma must be a non-negative number (fraction of the width); "
+            raise UserError(f"GaussianBlur: sigma must be a non-negative number (fraction of the width); "
                              f"got {sigma!r}")
         self.sigma = float(sigma)
 
@@ -171,7 +178,7 @@ def log_prior_from_map(prior_map, shape, floor=1e-3):
 
     m = np.asarray(prior_map, np.float64)
     if m.ndim != 2 or not np.isfinite(m).all() or (m < 0).any() or m.max() <= 0:
-        raise ValueError(f"centre_bias must be a 2-D non-negative map with a positive maximum; got an array of "
+        raise UserError(f"centre_bias must be a 2-D non-negative map with a positive maximum; got an array of "
                          f"shape {m.shape}, min {np.nanmin(m) if m.size else None}, max "
                          f"{np.nanmax(m) if m.size else None}")
     h, w = int(shape[0]), int(shape[1])
@@ -205,7 +212,7 @@ class CentreBiasPrior(layers.Layer):
 
     def build(self, input_shape):
         if tuple(input_shape[1:3]) != self.map_shape:
-            raise ValueError(f"CentreBiasPrior: expected maps of size {self.map_shape}; got input shape "
+            raise UserError(f"CentreBiasPrior: expected maps of size {self.map_shape}; got input shape "
                              f"{tuple(input_shape)}")
         self.log_prior = self.add_weight(name="log_prior", shape=self.map_shape, initializer="zeros",
                                          trainable=False, dtype="float32")
@@ -217,7 +224,7 @@ class CentreBiasPrior(layers.Layer):
         """Replace the stored log prior (an ``(h, w)`` array; see :func:`log_prior_from_map`)."""
         log_prior = np.asarray(log_prior, np.float32)
         if log_prior.shape != self.map_shape or not np.isfinite(log_prior).all():
-            raise ValueError(f"CentreBiasPrior: expected a finite log prior of shape {self.map_shape}; got shape "
+            raise UserError(f"CentreBiasPrior: expected a finite log prior of shape {self.map_shape}; got shape "
                              f"{log_prior.shape}")
         if not self.built:
             self.build((None, *self.map_shape, 1))
@@ -263,28 +270,28 @@ def _tap_stride(layer_name):
     except (ValueError, IndexError, AssertionError):
         block = None
     if block is None or not 1 <= block <= 5:
-        raise ValueError(f"{_NAME}: taps must be VGG-16 conv layer names like 'block4_conv3'; got {layer_name!r}")
+        raise UserError(f"{_NAME}: taps must be VGG-16 conv layer names like 'block4_conv3'; got {layer_name!r}")
     n = VGG_BLOCKS[16][block - 1][0]
     conv = int(layer_name.rsplit("conv", 1)[1]) if layer_name.rsplit("conv", 1)[1].isdigit() else 0
     if not 1 <= conv <= n:
-        raise ValueError(f"{_NAME}: VGG-16 block {block} has conv1..conv{n}; got tap {layer_name!r}")
+        raise UserError(f"{_NAME}: VGG-16 block {block} has conv1..conv{n}; got tap {layer_name!r}")
     return 2 ** (block - 1), block, conv
 
 
 def _check_common(input_shape, taps, output_stride, weights, preprocessing):
     taps = tuple(taps)
     if not taps:
-        raise ValueError(f"{_NAME}: expected at least one tap layer; got {taps!r}")
+        raise UserError(f"{_NAME}: expected at least one tap layer; got {taps!r}")
     for t in taps:
         _tap_stride(t)
     h, w, _ = check_input_shape(input_shape, 16, _NAME)
     if output_stride not in (1, 2, 4, 8):
-        raise ValueError(f"{_NAME}: output_stride must be 1, 2, 4 or 8; got {output_stride!r}")
+        raise UserError(f"{_NAME}: output_stride must be 1, 2, 4 or 8; got {output_stride!r}")
     check_weights_arg(weights, _NAME, allowed=(None, "hed-vgg16", "imagenet"))
     if preprocessing is None:
         preprocessing = "hed" if weights == "hed-vgg16" else "caffe"
     if preprocessing not in PREPROCESS_MODES:
-        raise ValueError(f"{_NAME}: preprocessing must be one of {list(PREPROCESS_MODES)} or None; "
+        raise UserError(f"{_NAME}: preprocessing must be one of {list(PREPROCESS_MODES)} or None; "
                          f"got {preprocessing!r}")
     return taps, h, w, preprocessing
 
@@ -375,6 +382,8 @@ def _load_backbone(model, weights):
         "readout_params": 41589,
     },
     recipe="deepgaze2",
+    preprocessing="caffe",  # "hed" with weights="hed-vgg16" (the model's VGGPreprocess layer says which)
+    output_kind="density",
 )
 def deepgaze2(input_shape=(192, 256, 3), weights=None, taps=DEFAULT_TAPS, output_stride=1, blur_sigma=0.03,
               centre_bias=None, prior_weight=1.0, learn_prior_weight=True, preprocessing=None, name="deepgaze2"):
@@ -434,7 +443,7 @@ def deepgaze2_backbone(input_shape=(192, 256, 3), weights="hed-vgg16", taps=DEFA
         A ``keras.Model`` ``(B, H, W, 3)`` → ``(B, H/8, W/8, C)``.
     """
     if weights not in (None, "hed-vgg16", "imagenet"):
-        raise ValueError(f"{_NAME}: backbone weights must be None, 'hed-vgg16' or 'imagenet'; got {weights!r}")
+        raise UserError(f"{_NAME}: backbone weights must be None, 'hed-vgg16' or 'imagenet'; got {weights!r}")
     taps, h, w, preprocessing = _check_common(input_shape, taps, 1, weights, preprocessing)
     inputs = keras.Input(shape=(h, w, 3), name="image")
     model = keras.Model(inputs, _features(inputs, taps, preprocessing), name="deepgaze2_backbone")
@@ -462,7 +471,7 @@ def deepgaze2_readout(feature_shape, output_shape, blur_sigma=0.03, centre_bias=
     oh, ow = (int(v) for v in output_shape)
     factor = oh // gh
     if factor not in (1, 2, 4, 8) or oh != gh * factor or ow != gw * factor:
-        raise ValueError(f"{_NAME}: output_shape must be the feature grid {(gh, gw)} times 1, 2, 4 or 8; "
+        raise UserError(f"{_NAME}: output_shape must be the feature grid {(gh, gw)} times 1, 2, 4 or 8; "
                          f"got {(oh, ow)}")
     inputs = keras.Input(shape=(gh, gw, c), name="features")
     head = _head(inputs, (oh, ow), GRID_STRIDE // factor, blur_sigma, prior_weight, learn_prior_weight)
@@ -520,7 +529,7 @@ def deepgaze2_features(examples_or_images, input_shape=(192, 256, 3), weights="h
 
     items = list(examples_or_images)
     if not items:
-        raise ValueError(f"{_NAME}: expected at least one example or image; got {examples_or_images!r}")
+        raise UserError(f"{_NAME}: expected at least one example or image; got {examples_or_images!r}")
     net = backbone or deepgaze2_backbone(input_shape, weights=weights, taps=taps)
     h, w = int(net.input_shape[1]), int(net.input_shape[2])
     out = None
@@ -584,8 +593,8 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
         flip: also train on horizontally flipped images (features of the flipped images are computed too).
         epochs: passes over the cached features.
         batch_size: feature maps per step.
-        learning_rate: Adam learning rate; the ``"deepgaze2"`` recipe's when ``None``.
-        loss: a :data:`tfsal.losses.LOSSES` name; the recipe's (``"density_nll"``) when ``None``.
+        learning_rate: Adam learning rate; :data:`READOUT_LEARNING_RATE` when ``None``.
+        loss: a :data:`tfsal.losses.LOSSES` name; :data:`READOUT_LOSS` (``"density_nll"``) when ``None``.
         time_budget: stop after this many seconds of readout training (``None`` = no limit).
         prior_weight: initial weight of the log prior (0 with ``learn_prior_weight=False``: no prior).
         learn_prior_weight: learn the prior's weight.
@@ -606,17 +615,15 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
     """
     from tfsal.data import centre_bias_map
     from tfsal.losses import SaliencyLoss
-    from tfsal.train import get_recipe
 
     examples = list(train_examples)
     if not examples:
-        raise ValueError(f"{_NAME}: expected training examples; got {train_examples!r}")
-    recipe = get_recipe("deepgaze2")
+        raise UserError(f"{_NAME}: expected training examples; got {train_examples!r}")
     taps, h, w, _ = _check_common(input_shape, taps, output_stride, weights, None)
     out_hw = (h // output_stride, w // output_stride)
     if isinstance(centre_bias, str):
         if centre_bias != "train":
-            raise ValueError(f"{_NAME}: centre_bias must be 'train', None or a 2-D map; got {centre_bias!r}")
+            raise UserError(f"{_NAME}: centre_bias must be 'train', None or a 2-D map; got {centre_bias!r}")
         centre_bias = centre_bias_map([e.normalized_fixations() for e in examples], out_hw)
     backbone = None
     if features is None:
@@ -624,7 +631,7 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
         features = deepgaze2_features(examples, (h, w, 3), taps=taps, backbone=backbone, verbose=verbose > 0)
     features = np.asarray(features)
     if len(features) != len(examples):
-        raise ValueError(f"{_NAME}: got features for {len(features)} images and {len(examples)} examples")
+        raise UserError(f"{_NAME}: got features for {len(features)} images and {len(examples)} examples")
     targets = _targets(examples, out_hw)
     if flip:
         backbone = backbone or deepgaze2_backbone((h, w, 3), weights=weights, taps=taps)
@@ -635,8 +642,8 @@ def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg1
     keras.utils.set_random_seed(seed)
     readout = deepgaze2_readout(features.shape[1:], out_hw, blur_sigma=blur_sigma, centre_bias=centre_bias,
                                 prior_weight=prior_weight, learn_prior_weight=learn_prior_weight)
-    readout.compile(optimizer=keras.optimizers.Adam(learning_rate or recipe.learning_rate),
-                    loss=SaliencyLoss(loss or recipe.loss))
+    readout.compile(optimizer=keras.optimizers.Adam(learning_rate or READOUT_LEARNING_RATE),
+                    loss=SaliencyLoss(loss or READOUT_LOSS))
     callbacks = [_WallClock(time_budget)] if time_budget else []
     validation = None
     if val_examples:

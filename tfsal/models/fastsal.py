@@ -178,6 +178,8 @@ def _finish(model, weights, model_name):
     recipe="fastsal",
     start_weights=IMAGENET_DOGS,
     start_recipe="fastsal-pretrained",
+    preprocessing="mobilenet",
+    output_kind="sigmoid",
 )
 def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c",
               blur_sigma=None):
@@ -225,6 +227,8 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
     aliases=("fastsal",),
     start_weights=IMAGENET_DOGS,
     start_recipe="fastsal-pretrained",
+    preprocessing="mobilenet",
+    output_kind="sigmoid",
 )
 def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a",
               blur_sigma=None):

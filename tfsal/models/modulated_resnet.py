@@ -44,6 +44,7 @@ import keras
 from keras import layers, ops
 
 from tfsal.models._common import imagenet_unavailable
+from tfsal.errors import UserError
 
 __all__ = [
     "modulated_resnet50",
@@ -85,7 +86,7 @@ class SaliencyModulation(keras.layers.Layer):
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
-            raise ValueError(f"SaliencyModulation is called on [rgb, sal]; got input shape {input_shape!r}")
+            raise UserError(f"SaliencyModulation is called on [rgb, sal]; got input shape {input_shape!r}")
         self.alpha = self.add_weight(
             name="alpha",
             shape=(),
@@ -129,17 +130,17 @@ def _check_config(input_shape, stages, width, num_classes, name):
     try:
         h, w, c = (int(v) for v in input_shape)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: input_shape must be (height, width, 3); got {input_shape!r}") from None
+        raise UserError(f"{name}: input_shape must be (height, width, 3); got {input_shape!r}") from None
     if c != 3 or h < 32 or w < 32:
-        raise ValueError(f"{name}: input_shape must be (H, W, 3) with H, W >= 32; got {input_shape!r}")
+        raise UserError(f"{name}: input_shape must be (H, W, 3) with H, W >= 32; got {input_shape!r}")
     try:
         stages = tuple(int(s) for s in stages)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: stages must be 4 block counts like (3, 4, 6, 3); got {stages!r}") from None
+        raise UserError(f"{name}: stages must be 4 block counts like (3, 4, 6, 3); got {stages!r}") from None
     if len(stages) != 4 or min(stages) < 1:
-        raise ValueError(f"{name}: stages must be 4 positive block counts like (3, 4, 6, 3); got {stages!r}")
+        raise UserError(f"{name}: stages must be 4 positive block counts like (3, 4, 6, 3); got {stages!r}")
     if int(width) < 1 or int(num_classes) < 2:
-        raise ValueError(
+        raise UserError(
             f"{name}: need width >= 1 and num_classes >= 2; got width={width!r}, num_classes={num_classes!r}"
         )
     return (h, w, c), stages, int(width), int(num_classes)
@@ -185,7 +186,7 @@ def _rest(x, stages, width, num_classes):
 
 def _load_imagenet(model, shape, stages, width, name):
     if stages != (3, 4, 6, 3) or width != 64:
-        raise ValueError(
+        raise UserError(
             f"{name}: weights='imagenet' needs the full ResNet50 (stages=(3, 4, 6, 3), width=64); "
             f"got stages={stages!r}, width={width!r}"
         )
@@ -214,25 +215,25 @@ def _load_previous_run(model, path, name):
         try:
             model.load_weights(path)
         except (ValueError, KeyError) as err:
-            raise ValueError(
+            raise UserError(
                 f"{name}: {path!r} does not match this model exactly ({err}); save the previous run as a .keras "
                 "file to load all layers but a differently shaped classifier head"
             ) from None
         return
     else:
-        raise ValueError(f"{name}: weights must be None, 'imagenet', or a .keras/.weights.h5 path; got {path!r}")
+        raise UserError(f"{name}: weights must be None, 'imagenet', or a .keras/.weights.h5 path; got {path!r}")
     src_layers = {layer.name: layer for layer in src.layers if layer.weights}
     for layer in model.layers:
         if not layer.weights:
             continue
         if layer.name not in src_layers:
-            raise ValueError(f"{name}: layer {layer.name!r} is missing from {path!r}")
+            raise UserError(f"{name}: layer {layer.name!r} is missing from {path!r}")
         values = src_layers[layer.name].get_weights()
         shapes = [tuple(v.shape) for v in values]
         if shapes != [tuple(w.shape) for w in layer.weights]:
             if layer.name == "predictions":
                 continue
-            raise ValueError(f"{name}: layer {layer.name!r} has weights {shapes} in {path!r}, expected "
+            raise UserError(f"{name}: layer {layer.name!r} has weights {shapes} in {path!r}, expected "
                              f"{[tuple(w.shape) for w in layer.weights]}")
         layer.set_weights(values)
 
@@ -240,7 +241,7 @@ def _load_previous_run(model, path, name):
 def _saliency_input(image, saliency_model, shape):
     """Run a (frozen) tfsal saliency model on ``image`` and resize its map to the image size."""
     if not isinstance(saliency_model, keras.Model):
-        raise ValueError(f"saliency_model must be a keras.Model or None; got {type(saliency_model).__name__}")
+        raise UserError(f"saliency_model must be a keras.Model or None; got {type(saliency_model).__name__}")
     sal_in = saliency_model.input_shape[1:3]
     saliency_model.trainable = False
     x = image
@@ -250,7 +251,7 @@ def _saliency_input(image, saliency_model, shape):
     if tuple(sal.shape[1:3]) != tuple(shape[:2]):
         sal = layers.Resizing(shape[0], shape[1], interpolation="bilinear", name="saliency_model_resize_out")(sal)
     if sal.shape[-1] != 1:
-        raise ValueError(f"saliency_model must output a 1-channel map; its output shape is {tuple(sal.shape)!r}")
+        raise UserError(f"saliency_model must output a 1-channel map; its output shape is {tuple(sal.shape)!r}")
     return sal
 
 
@@ -358,7 +359,7 @@ def _check_weights(weights, label):
             if not os.path.isfile(text):
                 raise FileNotFoundError(f"{label}: weights file {text!r} does not exist")
             return
-    raise ValueError(f"{label}: weights must be None, 'imagenet', or a .keras/.weights.h5 path; got {weights!r}")
+    raise UserError(f"{label}: weights must be None, 'imagenet', or a .keras/.weights.h5 path; got {weights!r}")
 
 
 def _finish(model, weights, shape, stages, width, label):
@@ -399,5 +400,5 @@ def create_classifier(name, **kwargs):
     try:
         builder = _CLASSIFIERS[name]
     except KeyError:
-        raise ValueError(f"unknown classifier {name!r}; expected one of: {', '.join(list_classifiers())}") from None
+        raise UserError(f"unknown classifier {name!r}; expected one of: {', '.join(list_classifiers())}") from None
     return builder(**kwargs)

@@ -52,6 +52,7 @@ from keras import layers
 from tfsal.models._common import check_input_shape, check_weights_arg, load_weights_file
 from tfsal.models._registry import register_model
 from tfsal.models.vgg_encdec import VGGPreprocess
+from tfsal.errors import UserError
 
 __all__ = ["salnet", "SALNET_LAYERS", "PAPER_SALNET"]
 
@@ -71,7 +72,7 @@ SALNET_LAYERS = (
 
 
 @register_model("salnet", default_input_shape=(240, 320, 3), test_input_shape=(32, 48, 3), paper=PAPER_SALNET,
-                recipe="salnet")
+                recipe="salnet", preprocessing="caffe", output_kind="sigmoid")
 def salnet(input_shape=(240, 320, 3), weights=None, output_activation="sigmoid", batch_norm=True, name="salnet"):
     """SalNet (Pan et al.'s deep net): 8 feature convs + a prediction conv, 2 pools, one ×4 deconvolution.
 
@@ -94,7 +95,7 @@ def salnet(input_shape=(240, 320, 3), weights=None, output_activation="sigmoid",
     """
     h, w, _ = check_input_shape(input_shape, 4, "salnet")
     if isinstance(weights, str) and weights.lower() == "imagenet":
-        raise ValueError(
+        raise UserError(
             "salnet: weights='imagenet' is not available: the original initialises conv1-conv3 from VGG_CNN_M, "
             "which keras.applications does not provide; use weights=None or the path of a .weights.h5/.keras "
             f"file; got {weights!r}"

@@ -47,6 +47,7 @@ from keras import layers, ops
 
 from tfsal.models._common import check_input_shape, check_weights_arg, load_weights_file
 from tfsal.models._registry import register_model
+from tfsal.errors import UserError
 
 __all__ = ["shallow", "shallow_bn", "Maxout", "PAPER_SHALLOW"]
 
@@ -79,7 +80,7 @@ class Maxout(layers.Layer):
 
     def build(self, input_shape):
         if input_shape[-1] is None or input_shape[-1] % self.pieces:
-            raise ValueError(f"Maxout: last axis must be divisible by pieces={self.pieces}; got {input_shape[-1]}")
+            raise UserError(f"Maxout: last axis must be divisible by pieces={self.pieces}; got {input_shape[-1]}")
 
     def call(self, inputs):
         n = inputs.shape[-1] // self.pieces
@@ -98,14 +99,14 @@ class Maxout(layers.Layer):
 def _check_shape(input_shape, model_name):
     h, w, c = check_input_shape(input_shape, 2, model_name)
     if h < 16 or w < 16:
-        raise ValueError(f"{model_name}: input height and width must be at least 16; got {h}x{w}")
+        raise UserError(f"{model_name}: input height and width must be at least 16; got {h}x{w}")
     return h, w, c
 
 
 def _build(input_shape, weights, output_activation, max_norm, batch_norm, name, model_name):
     h, w, _ = _check_shape(input_shape, model_name)
     if isinstance(weights, str) and weights.lower() == "imagenet":
-        raise ValueError(f"{model_name}: has no ImageNet backbone (it is trained from scratch); "
+        raise UserError(f"{model_name}: has no ImageNet backbone (it is trained from scratch); "
                          f"weights must be None or the path of a .weights.h5/.keras file; got {weights!r}")
     check_weights_arg(weights, model_name, allowed=(None,))
     init = {
@@ -143,7 +144,7 @@ def _build(input_shape, weights, output_activation, max_norm, batch_norm, name, 
 
 
 @register_model("shallow", default_input_shape=(96, 96, 3), test_input_shape=(32, 32, 3), paper=PAPER_SHALLOW,
-                recipe="shallow")
+                recipe="shallow", preprocessing="centred-unit", output_kind="linear")
 def shallow(input_shape=(96, 96, 3), weights=None, output_activation=None, max_norm=4.0, name="shallow"):
     """Pan et al.'s shallow saliency net exactly as Table I of seed 000 (96×96 image → 48×48 map).
 
@@ -167,7 +168,7 @@ def shallow(input_shape=(96, 96, 3), weights=None, output_activation=None, max_n
 
 
 @register_model("shallow-bn", default_input_shape=(96, 96, 3), test_input_shape=(32, 32, 3), paper=PAPER_SHALLOW,
-                recipe="shallow")
+                recipe="shallow", preprocessing="centred-unit", output_kind="linear")
 def shallow_bn(input_shape=(96, 96, 3), weights=None, output_activation=None, max_norm=4.0,
                name="shallow_bn"):
     """Seed 000's improved shallow net: Table I plus BatchNorm after each conv (before ReLU) and after fc1.

@@ -37,6 +37,7 @@ from keras import layers, ops
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
 from tfsal.models._hed import HED_MEAN_BGR, load_hed_vgg16
 from tfsal.models._registry import register_model
+from tfsal.errors import UserError
 
 __all__ = ["vgg16_encdec", "vgg19_encdec", "VGGPreprocess", "VGG_BLOCKS", "PREPROCESS_MODES"]
 
@@ -66,7 +67,7 @@ class VGGPreprocess(layers.Layer):
     def __init__(self, mode="caffe", **kwargs):
         super().__init__(**kwargs)
         if mode not in PREPROCESS_MODES:
-            raise ValueError(f"VGGPreprocess: mode must be one of {list(PREPROCESS_MODES)}; got {mode!r}")
+            raise UserError(f"VGGPreprocess: mode must be one of {list(PREPROCESS_MODES)}; got {mode!r}")
         self.mode = mode
 
     def call(self, inputs):
@@ -88,13 +89,13 @@ def _build(depth, input_shape, weights, preprocessing, output_activation, decode
     h, w, _ = check_input_shape(input_shape, multiple, model_name)
     allowed = (None, "imagenet", "hed-vgg16") if depth == 16 else (None, "imagenet")
     if depth == 19 and weights == "hed-vgg16":
-        raise ValueError(f"{model_name}: weights='hed-vgg16' are VGG-16 weights; use them with vgg16-encdec. "
+        raise UserError(f"{model_name}: weights='hed-vgg16' are VGG-16 weights; use them with vgg16-encdec. "
                          f"Expected one of {list(allowed)} or a weights path; got {weights!r}")
     check_weights_arg(weights, model_name, allowed=allowed)
     if preprocessing is None:
         preprocessing = "hed" if weights == "hed-vgg16" else "caffe"
     if preprocessing not in PREPROCESS_MODES:
-        raise ValueError(f"{model_name}: preprocessing must be one of {list(PREPROCESS_MODES)} or None; "
+        raise UserError(f"{model_name}: preprocessing must be one of {list(PREPROCESS_MODES)} or None; "
                          f"got {preprocessing!r}")
 
     blocks = VGG_BLOCKS[depth]
@@ -140,7 +141,8 @@ def _load_imagenet(model, depth, model_name):
 
 
 @register_model("vgg19-encdec", default_input_shape=(192, 256, 3), test_input_shape=(32, 32, 3),
-                paper={"source": "seed 001 (no parameter count given)"}, recipe="vgg-encdec")
+                paper={"source": "seed 001 (no parameter count given)"}, recipe="vgg-encdec",
+                preprocessing="caffe", output_kind="sigmoid")
 def vgg19_encdec(input_shape=(192, 256, 3), weights=None, preprocessing=None, output_activation="sigmoid",
                  decoder_bn=True, name="vgg19_encdec"):
     """VGG-19 encoder (5 blocks, 5 pools) + mirrored upsampling decoder → a full-resolution map (seed 001).
@@ -167,7 +169,7 @@ def vgg19_encdec(input_shape=(192, 256, 3), weights=None, preprocessing=None, ou
 
 @register_model("vgg16-encdec", default_input_shape=(192, 256, 3), test_input_shape=(32, 32, 3),
                 paper={"source": "SalGAN generator shape (Pan et al. 2017); no figure in the seeds"},
-                recipe="vgg-encdec")
+                recipe="vgg-encdec", preprocessing="caffe", output_kind="sigmoid")
 def vgg16_encdec(input_shape=(192, 256, 3), weights=None, preprocessing=None, output_activation="sigmoid",
                  decoder_bn=True, name="vgg16_encdec"):
     """VGG-16 encoder without pool5 + mirrored decoder: the SalGAN generator's shape.
