@@ -32,6 +32,7 @@ import numpy as np
 
 from tfsal._io import list_images, read_image
 from tfsal._version import __version__
+from tfsal.runtime import OnnxRunner, TFLiteRunner, resize_image
 
 __all__ = [
     "FORMATS",
@@ -296,24 +297,17 @@ def fold_fastsal_a(model):
 # Images
 # --------------------------------------------------------------------------------------------------------------
 def prepare_images(images, size):
-    """Resize RGB images to the model input as ``predict_maps`` does (bilinear, antialiased), raw [0, 255] float32.
+    """Resize RGB images to the model input as ``tfsal predict`` does (:func:`tfsal.runtime.resize_image`).
 
     Args:
         images: RGB ``uint8`` arrays or image paths.
         size: ``(H, W)``.
 
     Returns:
-        A ``float32`` array ``(N, H, W, 3)``.
+        A ``float32`` array ``(N, H, W, 3)`` of raw pixels in [0, 255].
     """
-    import tensorflow as tf
-
-    out = []
-    for img in images:
-        if isinstance(img, (str, os.PathLike)):
-            img = read_image(img)
-        x = tf.image.resize(np.asarray(img, np.float32), size, method="bilinear", antialias=True).numpy()
-        out.append(np.clip(x, 0, 255))
-    return np.stack(out).astype(np.float32)
+    return np.stack([resize_image(read_image(img) if isinstance(img, (str, os.PathLike)) else img, size)
+                     for img in images]).astype(np.float32)
 
 
 def default_parity_images(num=100):
@@ -446,9 +440,9 @@ def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
         converter.inference_output_type = tf.uint8 if io_dtype == "uint8" else tf.int8
 
         def representative():
-            from tfsal.evaluate import _progress
+            from tfsal._progress import Progress
 
-            bar = _progress(len(rep_images), "int8 calibration") if progress else None
+            bar = Progress(len(rep_images), "int8 calibration") if progress else None
             for i, x in enumerate(rep_images):
                 yield [x[None]]
                 if bar:
@@ -504,49 +498,6 @@ def share_identical_vectors(content):
     return bytes(builder.Output())
 
 
-class _TFLiteRunner:
-    """Run a .tflite file on raw [0, 255] float images, (de)quantising as an app would."""
-
-    def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interp = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-        self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
-
-    def __call__(self, x):
-        dtype = self.inp["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zp = self.inp["quantization"]
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zp), info.min, info.max).astype(dtype)
-        else:
-            x = x.astype(dtype)
-        self.interp.set_tensor(self.inp["index"], x)
-        self.interp.invoke()
-        y = self.interp.get_tensor(self.out["index"])
-        if np.issubdtype(y.dtype, np.integer):
-            scale, zp = self.out["quantization"]
-            y = (y.astype(np.float32) - zp) * scale
-        return y.astype(np.float32)
-
-
-class _OnnxRunner:
-    def __init__(self, path, num_threads=None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if num_threads:
-            opts.intra_op_num_threads = int(num_threads)
-            opts.inter_op_num_threads = 1
-        self.sess = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
-        self.name = self.sess.get_inputs()[0].name
-
-    def __call__(self, x):
-        return np.asarray(self.sess.run(None, {self.name: x.astype(np.float32)})[0], np.float32)
-
-
 def _cc(a, b):
     a = a.ravel().astype(np.float64) - a.mean()
     b = b.ravel().astype(np.float64) - b.mean()
@@ -559,7 +510,8 @@ def parity_check(model, runner, images, batch_size=8):
 
     Args:
         model: the ``keras.Model`` (the reference; for FastSal-C the unfolded model).
-        runner: a callable mapping one ``(1, H, W, 3)`` float32 raw-pixel batch to the exported model's map.
+        runner: a callable mapping one ``(1, H, W, 3)`` float32 raw-pixel batch to the exported model's maps
+            ``(1, h, w)`` (a :class:`tfsal.runtime.Runner`).
         images: ``(N, H, W, 3)`` float32 raw pixels at the model input size.
         batch_size: Keras batch size.
 
@@ -570,6 +522,7 @@ def parity_check(model, runner, images, batch_size=8):
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         ref = np.asarray(model.predict_on_batch(batch), np.float32)
+        ref = ref[..., 0] if ref.ndim == 4 else ref
         for x, r in zip(batch, ref):
             y = runner(x[None])[0]
             ccs.append(_cc(r, y))
@@ -607,21 +560,16 @@ def _default_out(source, model_name, fmt, quantize):
     return f"{model_name}{tag}{suffix}"
 
 
-def _io_details(path, fmt):
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        i, o = sess.get_inputs()[0], sess.get_outputs()[0]
+def _io_details(runner):
+    """Name, shape, dtype and quantisation of the exported file's input and output (from its runner)."""
+    if isinstance(runner, OnnxRunner):
+        i, o = runner.sess.get_inputs()[0], runner.sess.get_outputs()[0]
         return (
             {"name": i.name, "shape": list(i.shape), "dtype": "float32", "quantization": None},
             {"name": o.name, "shape": list(o.shape), "dtype": "float32", "quantization": None},
         )
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=path)
     res = []
-    for d in (interp.get_input_details()[0], interp.get_output_details()[0]):
+    for d in (runner.inp, runner.out):
         dtype = np.dtype(d["dtype"]).name
         scale, zp = d["quantization"]
         q = {"scale": float(scale), "zero_point": int(zp)} if np.issubdtype(d["dtype"], np.integer) else None
@@ -771,11 +719,11 @@ def export_model(
     size = os.path.getsize(out)
     log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
 
-    runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
+    runner = TFLiteRunner(out) if format == "tflite" else OnnxRunner(out)
     parity = parity_check(keras_model, runner, par)
     parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
                    "runtime": FORMATS[format]["runtime"]})
-    inp, outp = _io_details(out, format)
+    inp, outp = _io_details(runner)
     metadata = {
         "file": os.path.basename(out),
         "format": format,
