@@ -90,6 +90,14 @@ def run_once(code_root, model, images, n, out):
     return wall, (float(m.group(2)) if m else None), usage.ru_maxrss / 1024  # ru_maxrss is in kB on Linux
 
 
+def model_alone(model, threads=1, runs=100):
+    """Median batch-1 latency (ms) of the model alone (``tfsal benchmark``: no decoding, resizing or writing)."""
+    res = subprocess.run([PYTHON, "-m", "tfsal.cli", "benchmark", model, "--threads", str(threads), "--runs",
+                          str(runs)], env=_env(ROOT), capture_output=True, text=True, check=True)
+    row = [line for line in res.stdout.splitlines() if line.startswith("| ") and os.path.basename(model) in line][0]
+    return float(row.strip("|").split("|")[6])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--counts", default="100,300", help="Image counts (default 100,300).")
@@ -110,8 +118,11 @@ def main(argv=None):
     if args.old and os.path.isdir(os.path.join(args.old, "tfsal")):
         configs += [("old", args.old, ".keras", keras_path, n) for n in counts]
     results = {c: [] for c in configs}
+    alone = {tflite_path: [], keras_path: []}
     out = os.path.join(args.work, "out")
     for r in range(args.rounds):
+        for path in alone:
+            alone[path].append(model_alone(path))
         for c in configs:
             results[c].append(run_once(c[1], c[3], folders[c[4]], c[4], out))
             wall, rate, rss = results[c][-1]
@@ -133,12 +144,16 @@ def main(argv=None):
         med[c] = (c[4] / wall, loop, rss)
         print(f"| {c[0]} | {c[2]} | {c[4]} | {wall:.1f} | {c[4] / wall:.1f} | "
               f"{'-' if loop is None else f'{loop:.1f}'} | {rss:.0f} |")
+    print()
+    for path, label in ((tflite_path, "int8 .tflite, 1 thread"), (keras_path, ".keras, tf.function")):
+        ms = statistics.median(alone[path])
+        print(f"model alone ({label}, batch 1, `tfsal benchmark`): {ms:.2f} ms = {1000 / ms:.1f} images/s")
     n = max(counts)
     old = [c for c in configs if c[0] == "old" and c[4] == n]
     new_tfl = ("new", ROOT, "int8 .tflite", tflite_path, n)
     if old:
         base = med[old[0]][0]
-        print(f"\nnew int8 .tflite vs old .keras, {n} images, whole command: {med[new_tfl][0] / base:.2f}x"
+        print(f"new int8 .tflite vs old .keras, {n} images, whole command: {med[new_tfl][0] / base:.2f}x"
               + (f"; prediction loop vs old whole command: {med[new_tfl][1] / base:.2f}x" if med[new_tfl][1] else ""))
     if len(counts) > 1:
         lo, hi = min(counts), max(counts)

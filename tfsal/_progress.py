@@ -12,7 +12,7 @@ class Progress:
     """``label  12/97 [=====>     ] 41.3 image/s ETA 0:02  (2 bad)`` on stderr.
 
     On a terminal the line is rewritten in place; when the stream is not a terminal (a log file, a pipe) a plain
-    line is written at most every :data:`LOG_INTERVAL_S` seconds and at the end, without control characters.
+    line is written every :data:`LOG_INTERVAL_S` seconds and at the end, without control characters.
 
     Args:
         total: the number of items, or ``None`` when unknown (a generator): the count and rate are shown, no bar.
@@ -34,7 +34,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.start = time.time()
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = -1.0
+        self._last = -1.0 if self._tty else self.start  # a log gets its first line after LOG_INTERVAL_S
         self._shown = None
 
     def update(self, done, note=""):

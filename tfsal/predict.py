@@ -459,7 +459,10 @@ def _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwr
                             "--resume to keep them; --skip-bad skips bad files)") from None
         while writes:
             result.files += writes.popleft().result()
+        if bar:
+            bar.close(done, f"{len(result.bad)} bad" if result.bad else "")
+            bar = None
     finally:  # an interrupt or an error: the maps computed so far are still written (each file whole)
         writer.shutdown(wait=True)
         if bar:
-            bar.close(done, f"{len(result.bad)} bad" if result.bad else "")
+            bar.close()  # no final count under the error message
