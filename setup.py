@@ -18,7 +18,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tfsal", "tfsal.*"]),
     package_data={"tfsal.data": ["demo_osie/*.md", "demo_osie/LICENSE", "demo_osie/stimuli/*.jpg",
-                                 "demo_osie/eye/*.mat"]},
+                                 "demo_osie/eye/*.mat"],
+                  "tfsal": ["weights/*.npz", "weights/index.json", "weights/*.md", "weights/LICENSE*"]},
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.18",

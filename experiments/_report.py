@@ -15,16 +15,16 @@ HEADER = (
 )
 
 
-def write_section(key, text):
-    """Replace (or append) the block between ``<!-- BEGIN key -->`` and ``<!-- END key -->`` in docs/experiments.md."""
+def write_section(key, text, doc_path=DOC):
+    """Replace (or append) the block between ``<!-- BEGIN key -->`` and ``<!-- END key -->`` in ``doc_path``."""
     begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
-    doc = open(DOC).read() if os.path.exists(DOC) else HEADER
+    doc = open(doc_path).read() if os.path.exists(doc_path) else HEADER
     block = f"{begin}\n{text.rstrip()}\n{end}"
     if begin in doc and end in doc:
         doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end) :]
     else:
         doc = doc.rstrip() + "\n\n" + block + "\n"
-    with open(DOC, "w") as f:
+    with open(doc_path, "w") as f:
         f.write(doc)
 
 

@@ -1,6 +1,14 @@
 import os
 
+import tempfile  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests never download the MobileNetV2 start and never see a copy cached on this machine: `tfsal train`'s default
+# weights="auto" then starts from random weights, as on a fresh offline machine (tests/test_pretrained.py covers
+# the real start with a fixture file in its layout).
+os.environ["TFSAL_OFFLINE"] = "1"
+os.environ["TFSAL_CACHE"] = tempfile.mkdtemp(prefix="tfsal-test-cache-")
+os.environ.pop("TFSAL_MOBILENETV2_H5", None)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -39,14 +39,16 @@ def main():
 
 @main.command("models", cls=_Command)
 def models_cmd():
-    """List the registered model names."""
-    from tfsal.models import list_models, model_info
+    """List the registered model names (and the trained weights shipped with tfsal)."""
+    from tfsal.models import list_models, model_info, shipped_weights
 
     for name in list_models(include_aliases=True):
         entry = model_info(name)
         alias = f"  (alias of {entry.alias_of})" if entry.alias_of else ""
         h, w, _ = entry.default_input_shape
-        click.echo(f"{name:<16} input {h}x{w}{alias}")
+        shipped = "" if entry.alias_of else "".join(
+            f"  weights={s.name!r}: {s.summary}" for s in shipped_weights(name))
+        click.echo(f"{name:<16} input {h}x{w}{alias}{shipped}")
 
 
 @main.command("info", cls=_Command)
@@ -72,7 +74,8 @@ def info_cmd(name, image_size):
 
 @main.command("train", cls=_Command)
 @click.argument("model", required=False)
-@click.option("--data", default=None, help="'demo' (default) or a dataset folder.")
+@click.option("--data", multiple=True, default=None,
+              help="'demo' (default) or a dataset folder; repeat to train on several datasets at once.")
 @click.option("--recipe", default=None, help="Training recipe (default: the model's; e.g. fastsal-paper).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: the recipe's; small on the demo data).")
 @click.option("--batch-size", type=int, default=None)
@@ -80,7 +83,9 @@ def info_cmd(name, image_size):
 @click.option("--lr", "learning_rate", type=float, default=None, help="Initial learning rate.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
 @click.option("--loss", default=None, help="bce | mse | kld | kld_cc (default: the recipe's).")
-@click.option("--weights", default=None, help="None, 'imagenet' or a weights path.")
+@click.option("--weights", default=None,
+              help="Start: 'imagenet-dogs' (offline MobileNetV2, FastSal's default when it can be had), 'none', "
+                   "'imagenet' (download), a shipped weights name or a weights path.")
 @click.option("--out", default=None, help="Run directory (must not exist; default runs/MODEL-TIMESTAMP).")
 @click.option("--seed", type=int, default=None)
 @click.option("--resume", default=None, help="Continue the unfinished run in this directory (its settings).")
@@ -102,7 +107,11 @@ def train_cmd(model, **kwargs):
     from tfsal.evaluate import format_table
     from tfsal.train import train
 
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ()}
+    if "data" in kwargs:
+        kwargs["data"] = list(kwargs["data"]) if len(kwargs["data"]) > 1 else kwargs["data"][0]
+    if str(kwargs.get("weights", "")).lower() == "none":
+        kwargs["weights"] = None
     if model is None and "resume" not in kwargs:
         raise click.UsageError("missing MODEL (e.g. 'tfsal train fastsal'), or --resume RUN_DIR")
     if model is not None:
@@ -176,6 +185,57 @@ def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs)
         click.echo(f"wrote {out}", err=fmt in ("json", "csv"))
 
 
+@main.command("crop", cls=_Command)
+@click.argument("images", nargs=-1, required=True)
+@click.option("--out", required=True, help="Output folder: crops, overlay PNGs and crops.json.")
+@click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
+@click.option("--area", default=None, help="Crop area as a fraction of the image in (0, 1] (default 0.5), or 'max' "
+              "for the largest crop of each aspect.")
+@click.option("--model", default=None, help="A .keras or .tflite file (default: the shipped model).")
+@click.option("--min-area", type=float, default=None, help="Smallest crop area in pixels (e.g. 65536 = 256x256).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def crop_cmd(images, out, quiet, **kwargs):
+    """Crop IMAGES (files or folders) to each aspect where a saliency model says people look."""
+    from tfsal.cropping import CROPS_JSON, crop_images
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if quiet:
+        kwargs["progress"] = False
+    crops = crop_images(list(images), out, **kwargs)
+    click.echo(f"cropped {len(crops)} image(s) into {out} (boxes in {os.path.join(out, CROPS_JSON)})")
+
+
+@main.command("evaluate-crop", cls=_Command)
+@click.argument("model_or_baseline")
+@click.option("--data", multiple=True, help="'demo' (default) or a dataset folder; repeat for several.")
+@click.option("--split", default=None, help="val (default), test, train, or 'all'.")
+@click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
+@click.option("--area", default=None, help="Area fraction(s), comma-separated, or 'max' (default 0.5).")
+@click.option("--out", default=None, help="Also write the table here (.md; .json: with per-image shares).")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def evaluate_crop_cmd(model_or_baseline, data, split, out, overwrite, quiet, **kwargs):
+    """Share of human fixations inside the crops of MODEL_OR_BASELINE (pretrained | .keras | .tflite | baseline)."""
+    from tfsal.cropping import evaluate_crop
+
+    if out is not None and os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"output file {out!r} already exists; pass --overwrite to replace it")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if data:
+        kwargs["data"] = list(data)
+    if split is not None:
+        kwargs["split"] = None if split == "all" else split
+    if quiet:
+        kwargs["progress"] = False
+    result = evaluate_crop(model_or_baseline, **kwargs)
+    click.echo(result.to_markdown())
+    if out is not None:
+        result.save(out, overwrite=bool(overwrite))
+        click.echo(f"wrote {out}")
+
+
 @main.command("show-fixations", cls=_Command)
 @click.argument("data")
 @click.option("--split", default=None, help="train | val (default) | test | all.")
@@ -212,7 +272,7 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file.")
 @click.option("--quiet", is_flag=True, default=None, help="No calibration progress bar.")
 def export_cmd(model_path, fmt, no_fold, quiet, **kwargs):
-    """Export MODEL_PATH (.keras) to TFLite or ONNX with a JSON sidecar, checking parity on real images."""
+    """Export MODEL_PATH (.keras, or a shipped model's name: fastsal-a) to TFLite or ONNX, checking parity."""
     from tfsal.export import export_model
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}

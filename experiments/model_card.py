@@ -1,0 +1,120 @@
+"""The model card's score table: shipped FastSal-A/-C (Keras, float16 and int8 files) on the OSIE and EyeCrowd test
+splits, next to the centre bias, the deepgaze2 teacher and a random-weights student.
+
+    python experiments/model_card.py [--work runs/pretrained] [--random-budget SECONDS]
+
+Needs ``python experiments/pretrained.py`` first (its ``.tflite`` files in ``--work``). The teacher (deepgaze2 on
+HED's VGG-16, cached-feature training) and the random-weights student (FastSal-A, the shipped recipe from
+``weights=None``, stopped after ``--random-budget`` seconds) are trained here once, on the same train splits, and
+kept in ``--work``. Writes the table between the markers of docs/model_card.md and prints it.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _report import ROOT, write_section  # noqa: E402
+from pretrained import DATA, RECIPE, WEIGHTS_NAME  # noqa: E402
+
+CARD = os.path.join(ROOT, "docs", "model_card.md")
+METRICS = ["NSS", "CC", "KLD", "SIM", "AUC-Judd", "sAUC"]
+NAMES = {"osie": "OSIE test", "eyecrowd": "EyeCrowd test"}
+
+
+def _log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def teacher(work):
+    from tfsal.data import read_examples
+    from tfsal.models.deepgaze2 import train_deepgaze2
+
+    path = os.path.join(work, "teacher", "deepgaze2.keras")
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        t0 = time.time()
+        model, _ = train_deepgaze2(read_examples(DATA, "train"), val_examples=read_examples(DATA, "val"))
+        model.save(path)
+        with open(path + ".json", "w") as f:
+            json.dump({"seconds": round(time.time() - t0, 1)}, f)
+    return path
+
+
+def random_student(work, budget):
+    from tfsal.train import train
+
+    run = os.path.join(work, "random", "train")
+    if not os.path.isfile(os.path.join(run, "metrics.json")):
+        train("fastsal-a", data=DATA, recipe=RECIPE, weights=None, time_budget=budget, out=run, verbose=2)
+    return os.path.join(run, "best.keras")
+
+
+def _tflite(path):
+    from tfsal.export import _TFLiteRunner, prepare_images
+
+    runner = _TFLiteRunner(path, num_threads=2)
+    size = tuple(int(v) for v in runner.inp["shape"][1:3])
+
+    def saliency(image):
+        return runner(prepare_images([image], size))[0, ..., 0]
+
+    saliency.__name__ = os.path.basename(path)
+    return saliency
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", default=os.path.join(ROOT, "runs", "pretrained"))
+    p.add_argument("--random-budget", type=float, default=1800.0)
+    p.add_argument("--skip", default="", help="comma-separated row keys to leave out (teacher, random)")
+    args = p.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+
+    from tfsal.data import read_examples
+    from tfsal.evaluate import evaluate
+    from tfsal.models import load_pretrained
+
+    rows = [("centre bias (train fixations)", "centre-bias")]
+    for model in ("fastsal-a", "fastsal-c"):
+        label = {"fastsal-a": "FastSal-A", "fastsal-c": "FastSal-C"}[model]
+        rows.append((f"**{label}, shipped (Keras)**", lambda m=model: load_pretrained(m)))
+        for mode in ("float16", "int8"):
+            f = os.path.join(args.work, model, f"{model}_{WEIGHTS_NAME}_{mode}.tflite")
+            rows.append((f"{label} {mode} .tflite", lambda f=f: _tflite(f)))
+    if "teacher" not in skip:
+        rows.append(("deepgaze2 teacher (HED VGG-16)", lambda: teacher(args.work)))
+    if "random" not in skip:
+        rows.append((f"FastSal-A, random start ({args.random_budget / 60:.0f} min)",
+                     lambda: random_student(args.work, args.random_budget)))
+    results = {}
+    for label, make in rows:
+        obj = make() if callable(make) else make
+        for root in DATA:
+            key = os.path.basename(root)
+            t0 = time.time()
+            r = evaluate(obj, data=root, split="test", metrics=METRICS, progress=False)
+            results.setdefault(label, {})[key] = r.summary()
+            _log(f"{label} on {key}: " + ", ".join(f"{m} {v[0]:.3f}" for m, v in r.summary().items())
+                 + f" ({time.time() - t0:.0f} s)")
+    lines = []
+    for key in ("osie", "eyecrowd"):
+        n = len(read_examples(os.path.join(os.path.dirname(DATA[0]), key), "test"))
+        lines += [f"**{NAMES[key]}** ({n} images; mean over images)", "",
+                  "| model | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
+        for label in results:
+            s = results[label][key]
+            lines.append(f"| {label} | " + " | ".join(f"{s[m][0]:.3f}" for m in METRICS) + " |")
+        lines.append("")
+    lines.append("Written by `python experiments/model_card.py`. KLD: lower is better; all others: higher.")
+    table = "\n".join(lines)
+    write_section("model-card-scores", table, CARD)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
