@@ -227,11 +227,13 @@ def test_model_argument_is_optional(models, tmp_path, monkeypatch):
     res = _run("predict", src, "--model", keras_path, "--out", tmp_path / "b", "--quiet", "--npy")
     assert res.exit_code == 0 and "predict  " not in res.stderr and len(os.listdir(tmp_path / "b")) == 4
     res = _run("predict", src, "--out", tmp_path / "c", "--quiet")
-    if hasattr(tfsal.models, "load_pretrained"):
-        assert res.exit_code == 0, res.output
-    else:
-        assert res.exit_code == 1 and "ships no pretrained weights" in res.output
+    try:
+        tfsal.runtime.resolve_model(None)
+    except ValueError as err:  # this checkout ships no weights: the same one-line error
+        assert res.exit_code == 1 and f"Error: {err}" in res.output and "no model given" in res.output
         assert not (tmp_path / "c").exists()
+    else:
+        assert res.exit_code == 0 and len(_pngs(tmp_path / "c")) == 2, res.output
     res = _run("predict", tflite, src, "--out", tmp_path / "d", "--batch-size", 0)
     assert res.exit_code == 1 and "batch_size must be a positive integer; got 0" in res.output
     assert not (tmp_path / "d").exists()

@@ -191,7 +191,7 @@ def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs)
 @click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
 @click.option("--area", default=None, help="Crop area as a fraction of the image in (0, 1] (default 0.5), or 'max' "
               "for the largest crop of each aspect.")
-@click.option("--model", default=None, help="A .keras or .tflite file (default: the shipped model).")
+@click.option("--model", default=None, help="A .keras, .tflite or .onnx file or a model name (default: the shipped model).")
 @click.option("--min-area", type=float, default=None, help="Smallest crop area in pixels (e.g. 65536 = 256x256).")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")

@@ -260,11 +260,14 @@ def _pretrained(name=None):
     from tfsal import models
 
     loader = getattr(models, "load_pretrained", None)
+    what = f"model name {name!r}" if name else "no model given"
     if loader is None:
-        what = (f"{name!r} is a registered model name, but" if name else "no model was given, and")
-        raise ValueError(f"{what} this tfsal version ships no pretrained weights (tfsal.models.load_pretrained is "
+        raise ValueError(f"{what}: this tfsal version ships no pretrained weights (tfsal.models.load_pretrained is "
                          "missing); pass a trained .keras, .tflite or .onnx file")
-    return loader() if name is None else loader(name)
+    try:
+        return loader() if name is None else loader(name)
+    except ValueError as err:  # e.g. no shipped weights for it
+        raise ValueError(f"{what}: {err}; pass a trained .keras, .tflite or .onnx file") from None
 
 
 def is_model_argument(text):
