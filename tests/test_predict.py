@@ -170,7 +170,7 @@ def test_output_folder_lock(models, tmp_path):
     src = _photos(tmp_path / "in", 2)
     out = tmp_path / "maps"
     with output_lock(out, "tfsal predict"):
-        with pytest.raises(RuntimeError, match=rf"being written by tfsal predict \(pid {os.getpid()}.*{LOCK_NAME}"):
+        with pytest.raises(ValueError, match=rf"being written by tfsal predict \(pid {os.getpid()}.*{LOCK_NAME}"):
             predict(tflite, src, out, progress=False)
     assert not (out / LOCK_NAME).exists()
     # A lock left by a process that died is taken over.

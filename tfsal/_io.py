@@ -1,30 +1,23 @@
-"""Image files in and out, with errors that name the file; atomic writes and output-folder locks."""
+"""Files in and out: images read with errors that name the file (truncated ones refused); PNG, JSON and .npy
+outputs written atomically; output-folder locks."""
 import contextlib
 import io
 import json
 import os
-import re
 import socket
 import struct
-import threading
+import tempfile
 
 import cv2
 import numpy as np
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "read_image",
-    "image_size",
-    "write_png",
-    "atomic_write",
-    "list_images",
-    "png_complete",
-    "output_lock",
-    "check_unlocked",
-    "remove_stale_temp_files",
-]
+from tfsal.errors import UserError
+
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "atomic_write", "write_json", "write_npy", "write_png", "list_images",
+           "image_size", "png_complete", "output_lock", "check_unlocked", "LOCK_NAME"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
 
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -47,7 +40,7 @@ def _ends_complete(data):
 
 
 def _check_not_truncated(data, path):
-    """Raise ``ValueError`` naming ``path`` when a JPEG/PNG is cut short (OpenCV decodes those with a grey tail).
+    """Raise ``UserError`` naming ``path`` when a JPEG/PNG is cut short (OpenCV decodes those with a grey tail).
 
     A file without its end marker is decoded fully with Pillow, which fails on truncated data and accepts a file
     that merely has extra bytes after its end marker.
@@ -61,7 +54,7 @@ def _check_not_truncated(data, path):
         with Image.open(io.BytesIO(data)) as im:
             im.load()
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... for broken data
-        raise ValueError(
+        raise UserError(
             f"image {path!r} is truncated or corrupt: its {kind} data ends before the end-of-image marker "
             f"({len(data)} bytes; {err}); re-download or re-export it"
         ) from None
@@ -81,7 +74,7 @@ def read_image(path):
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not a readable image, is empty, or is truncated.
+        UserError: (a ``ValueError``) the file is not a readable image, is empty, or is truncated.
 
     Example:
         >>> import tfsal
@@ -95,13 +88,13 @@ def read_image(path):
         with open(path, "rb") as f:
             data = f.read()
     except OSError as err:
-        raise ValueError(f"cannot read image {path!r}: {err.strerror or err}") from None
+        raise UserError(f"cannot read image {path!r}: {err.strerror or err}") from None
     if not data:
-        raise ValueError(f"cannot read image {path!r}: the file is empty (0 bytes)")
+        raise UserError(f"cannot read image {path!r}: the file is empty (0 bytes)")
     _check_not_truncated(data, path)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
-        raise ValueError(f"cannot read {path!r}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(f"cannot read {path!r}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -126,57 +119,89 @@ def image_size(path):
     return int(h), int(w)
 
 
-def _temp_name(path):
-    head, tail = os.path.split(os.path.abspath(path))
-    return os.path.join(head, f".{tail}.{os.getpid()}-{threading.get_ident()}.tmp")
+def _umask():
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
 
 
-_TEMP_RE = re.compile(r"^\..+\.(\d+)-\d+\.tmp$")
+_UMASK = None
 
 
-@contextlib.contextmanager
-def atomic_write(path):
-    """Open a temporary file next to ``path`` for binary writing; it replaces ``path`` only when the block succeeds.
+def atomic_write(path, data, overwrite=True):
+    """Write ``data`` (bytes or str) to ``path`` atomically: a temporary file in the same folder, then a rename.
 
-    A reader (or a resumed run) never sees a half-written ``path``: it either does not exist or is complete. On an
-    error the temporary file is removed.
+    A reader never sees a half-written file, and an interrupted write (Ctrl-C, a full disk, a crash) leaves the old
+    file, or nothing, behind: never a truncated one. Parent folders are created.
 
     Args:
-        path: the final file.
-
-    Yields:
-        The open binary file object.
-
-    Example:
-        >>> with atomic_write("out/map.npy") as f:  # doctest: +SKIP
-        ...     np.save(f, m)
-    """
-    path = os.fspath(path)
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-def remove_stale_temp_files(folder):
-    """Remove temporary files of :func:`atomic_write` left in ``folder`` by processes that no longer run.
+        path: the file to write.
+        data: ``bytes`` (written as is) or ``str`` (UTF-8).
+        overwrite: replace an existing file; when false an existing file raises ``FileExistsError`` — checked
+            atomically (a hard link that fails if the name exists), so two writers cannot both succeed.
 
     Returns:
-        The number of files removed.
+        ``path``.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        IsADirectoryError: ``path`` is a folder.
+
+    Example:
+        >>> atomic_write("/tmp/tfsal_doctest.txt", "hello")  # doctest: +SKIP
+        '/tmp/tfsal_doctest.txt'
     """
-    removed = 0
-    for name in os.listdir(folder):
-        m = _TEMP_RE.match(name)
-        if m and not _pid_alive(int(m.group(1))):
-            with contextlib.suppress(OSError):
-                os.remove(os.path.join(folder, name))
-                removed += 1
-    return removed
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a folder")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(f"{path!r} already exists; pass --overwrite (overwrite=True) to replace it") \
+                    from None
+            except OSError:  # a file system without hard links
+                if os.path.exists(path):
+                    raise FileExistsError(f"{path!r} already exists; pass --overwrite (overwrite=True) to replace "
+                                          "it") from None
+                os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_json(path, obj, overwrite=True):
+    """Write ``obj`` as indented JSON (with a final newline) atomically (:func:`atomic_write`).
+
+    Example:
+        >>> write_json("/tmp/tfsal_doctest.json", {"a": 1})  # doctest: +SKIP
+    """
+    return atomic_write(path, json.dumps(obj, indent=2) + "\n", overwrite=overwrite)
+
+
+def write_npy(path, array, overwrite=True):
+    """Write a NumPy array as ``.npy`` atomically (:func:`atomic_write`).
+
+    Example:
+        >>> write_npy("/tmp/tfsal_doctest.npy", np.zeros(3))  # doctest: +SKIP
+    """
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return atomic_write(path, buf.getvalue(), overwrite=overwrite)
 
 
 #: PNG settings for saliency maps: zlib level 1, run-length strategy, the "up" filter (smooth maps compress well;
@@ -188,33 +213,33 @@ _FAST_PNG = [
 ]
 
 
-def write_png(path, array, fast=False):
-    """Write an RGB ``(H, W, 3)`` or grey ``(H, W)`` ``uint8`` array as PNG, atomically; refuses other dtypes.
+def write_png(path, array, overwrite=True, fast=False):
+    """Write an RGB ``(H, W, 3)`` or grey ``(H, W)`` ``uint8`` array as PNG, atomically (:func:`atomic_write`).
 
     Args:
-        path: the PNG file (its folder is created).
-        array: the pixels.
-        fast: faster, light compression (:data:`_FAST_PNG`), for smooth pictures such as saliency maps.
+        path: a ``.png`` file.
+        array: the pixels; other dtypes are refused (no silent wrap-around).
+        overwrite: replace an existing file (``False``: ``FileExistsError``).
+        fast: light, fast compression (:data:`_FAST_PNG`), for smooth pictures such as saliency maps.
 
     Returns:
         ``path``.
 
     Example:
-        >>> write_png("map.png", np.zeros((4, 4), np.uint8))  # doctest: +SKIP
-        'map.png'
+        >>> write_png("/tmp/tfsal_doctest.png", np.zeros((4, 4), np.uint8))  # doctest: +SKIP
     """
     array = np.asarray(array)
+    path = os.fspath(path)
+    if not path.lower().endswith(".png"):
+        raise UserError(f"cannot write {path!r}: write_png writes PNG files, expected a name ending in .png")
     if array.dtype != np.uint8:
-        raise ValueError(f"write_png expects uint8 pixels; got {array.dtype}")
+        raise UserError(f"write_png expects uint8 pixels; got {array.dtype}")
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    ok, buf = cv2.imencode(".png", array, _FAST_PNG if fast else [])
+    ok, encoded = cv2.imencode(".png", array, _FAST_PNG if fast else [])
     if not ok:
-        raise OSError(f"could not encode PNG {path!r}")
-    with atomic_write(path) as f:
-        f.write(buf.tobytes())
-    return path
+        raise OSError(f"could not encode PNG {path!r} (array of shape {array.shape})")
+    return atomic_write(path, encoded.tobytes(), overwrite=overwrite)
 
 
 def png_complete(path, shape=None):
@@ -249,7 +274,7 @@ def list_images(path):
         if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, f))
     )
     if not files:
-        raise ValueError(f"folder {path!r} has no image files (expected {', '.join(IMAGE_EXTENSIONS)})")
+        raise UserError(f"folder {path!r} has no image files (expected {', '.join(IMAGE_EXTENSIONS)})")
     return files
 
 
@@ -280,7 +305,7 @@ def _lock_info(lock_path):
 def _held_error(folder, lock_path, info):
     who = f"pid {info.get('pid', '?')}" + (f" on {info['host']}" if info.get("host") else "")
     what = info.get("command") or "another tfsal run"
-    return RuntimeError(
+    return UserError(
         f"output folder {folder!r} is being written by {what} ({who}, lock file {lock_path!r}); wait for it to "
         "finish or choose another output folder"
     )
@@ -312,7 +337,7 @@ def output_lock(folder, command="tfsal"):
         The lock file path.
 
     Raises:
-        RuntimeError: another running process holds the lock (the message names its pid and the lock file).
+        UserError: another running process holds the lock (the message names its pid and the lock file).
 
     Example:
         >>> with output_lock("maps/", "tfsal predict"):  # doctest: +SKIP
@@ -355,7 +380,7 @@ def output_lock(folder, command="tfsal"):
         os.close(fd)
         fd = None
     if fd is None:
-        raise RuntimeError(f"could not take the lock {lock_path!r} (it keeps changing); is another run starting?")
+        raise UserError(f"could not take the lock {lock_path!r} (it keeps changing); is another run starting?")
     try:
         os.ftruncate(fd, 0)
         os.write(fd, payload.encode())
@@ -372,7 +397,7 @@ def check_unlocked(folder):
     A cheap early check (before loading a model); :func:`output_lock` still takes the lock atomically.
 
     Raises:
-        RuntimeError: the folder is locked by a running process (the message names its pid and the lock file).
+        UserError: the folder is locked by a running process (the message names its pid and the lock file).
     """
     folder = os.fspath(folder)
     lock_path = os.path.join(folder, LOCK_NAME)

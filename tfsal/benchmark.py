@@ -113,10 +113,11 @@ def _tflite_variant(path, interp):
 
 
 def _onnx_row(path, n, runs, warmup):
+    import onnxruntime as ort
+
     from tfsal.runtime import OnnxRunner
 
-    runner = OnnxRunner(path, num_threads=int(n))  # a clear error when onnxruntime is missing
-    import onnxruntime as ort
+    runner = OnnxRunner(path, num_threads=int(n))
     h, w = runner.input_size
     x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
     med, p90 = time_callable(lambda: runner.sess.run(None, {runner.name_in: x}), runs, warmup)
@@ -165,7 +166,11 @@ def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):
         elif p.endswith(".tflite"):
             new = [_tflite_row(p, n, runs, warmup) for n in threads]
         else:
-            new = [_onnx_row(p, n, runs, warmup) for n in threads]  # OnnxRunner: clear error without onnxruntime
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                raise ValueError(f"benchmarking {p!r} needs onnxruntime (pip install onnxruntime)") from None
+            new = [_onnx_row(p, n, runs, warmup) for n in threads]
         for row in new:
             rows.append(row)
             if progress:

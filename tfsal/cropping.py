@@ -27,7 +27,8 @@ import numpy as np
 
 from tfsal import crop as _crop
 from tfsal._io import atomic_write, list_images, read_image
-from tfsal.evaluate import _map_stream, _progress, _resolve, as_saved_map
+from tfsal._progress import Progress as _progress
+from tfsal.evaluate import _map_stream, _resolve, as_saved_map
 
 __all__ = ["CROPS_JSON", "OVERLAY_MAX_SIDE", "JPEG_QUALITY", "CROP_RULES", "saliency_function", "crop_images",
            "overlay_boxes", "CropEvaluation", "evaluate_crop"]
@@ -93,9 +94,7 @@ def saliency_function(model=None):
 # ----------------------------------------------------------------------------------------------------------------
 def _write_atomic(path, data):
     """Write bytes to ``path`` through a temporary file and a rename (never a half file; :func:`atomic_write`)."""
-    with atomic_write(path) as f:
-        f.write(data)
-    return path
+    return atomic_write(path, data)
 
 
 def _encode(image, ext):

@@ -26,8 +26,8 @@ import time
 import numpy as np
 
 from tfsal._io import read_image
-from tfsal._progress import Progress as _progress
 from tfsal.data import centre_bias_map, fixation_map, saliency_map_from_fixations
+from tfsal.errors import UserError
 
 __all__ = [
     "BASELINES",
@@ -309,7 +309,7 @@ def _resolve(model_or_baseline):
             return "baseline", canonical, canonical
         if os.path.exists(text) or is_model_argument(text):
             return "model", resolve_model(text), text
-        raise ValueError(
+        raise UserError(
             f"unknown model or baseline {text!r}; expected a baseline name ({', '.join(BASELINES)}), "
             f"the path of a {', '.join(MODEL_SUFFIXES)} model file or a registered model name"
         )
@@ -320,7 +320,7 @@ def _resolve(model_or_baseline):
     if callable(model_or_baseline):
         label = getattr(model_or_baseline, "__name__", None) or type(model_or_baseline).__name__
         return "callable", model_or_baseline, label
-    raise ValueError(
+    raise UserError(
         f"expected a baseline name ({', '.join(BASELINES)}), a .keras/.tflite/.onnx path, a keras.Model or a "
         f"callable image -> map; got {type(model_or_baseline).__name__} {model_or_baseline!r}"
     )
@@ -392,7 +392,7 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
     metrics = _canonical_metrics(metrics)
     for name, value in (("batch_size", batch_size), ("max_images", max_images)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            raise UserError(f"{name} must be a positive integer; got {value!r}")
     kind, obj, label = _resolve(model_or_baseline)
     data = os.fspath(data)
     examples = read_examples(data, split)
@@ -471,8 +471,10 @@ def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_ex
 
 def _score_stream(maps, gt, n, metrics, seed, progress_label):
     """Per-image scores of a stream of ``n`` predicted maps (each normalised by :func:`as_saved_map` first)."""
+    from tfsal._progress import Progress
+
     scores = {m: np.zeros(n) for m in metrics}
-    bar = _progress(n, progress_label) if progress_label else None
+    bar = Progress(n, progress_label) if progress_label else None
     for i, p in enumerate(maps):
         if i >= n:
             raise ValueError(f"the model produced more maps than the {n} images")

@@ -505,6 +505,10 @@ def share_identical_vectors(content):
     return bytes(builder.Output())
 
 
+# The runners of exported files live in tfsal.runtime (predict, evaluate and crop run .tflite/.onnx files with them).
+_TFLiteRunner, _OnnxRunner = TFLiteRunner, OnnxRunner
+
+
 def _cc(a, b):
     a = a.ravel().astype(np.float64) - a.mean()
     b = b.ravel().astype(np.float64) - b.mean()
@@ -583,16 +587,21 @@ def _default_out(source, model_name, fmt, quantize):
     return f"{model_name}{tag}{suffix}"
 
 
-def _io_details(runner):
-    """Name, shape, dtype and quantisation of the exported file's input and output (from its runner)."""
-    if isinstance(runner, OnnxRunner):
-        i, o = runner.sess.get_inputs()[0], runner.sess.get_outputs()[0]
+def _io_details(path, fmt):
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        i, o = sess.get_inputs()[0], sess.get_outputs()[0]
         return (
             {"name": i.name, "shape": list(i.shape), "dtype": "float32", "quantization": None},
             {"name": o.name, "shape": list(o.shape), "dtype": "float32", "quantization": None},
         )
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path)
     res = []
-    for d in (runner.inp, runner.out):
+    for d in (interp.get_input_details()[0], interp.get_output_details()[0]):
         dtype = np.dtype(d["dtype"]).name
         scale, zp = d["quantization"]
         q = {"scale": float(scale), "zero_point": int(zp)} if np.issubdtype(d["dtype"], np.integer) else None
@@ -746,11 +755,11 @@ def export_model(
     size = os.path.getsize(out)
     log.info("exported %s (%.2f MB) in %.1f s", out, size / 1e6, seconds)
 
-    runner = TFLiteRunner(out) if format == "tflite" else OnnxRunner(out)
+    runner = _TFLiteRunner(out) if format == "tflite" else _OnnxRunner(out)
     parity = parity_check(keras_model, runner, par)
     parity.update({"images": par_desc, "min_cc": min_cc, "reference": "Keras model (unfolded), float32",
                    "runtime": FORMATS[format]["runtime"]})
-    inp, outp = _io_details(runner)
+    inp, outp = _io_details(out, format)
     metadata = {
         "file": os.path.basename(out),
         "format": format,

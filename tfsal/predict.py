@@ -20,29 +20,20 @@ import time
 import cv2
 import numpy as np
 
-from tfsal._io import (
-    atomic_write,
-    image_size,
-    list_images,
-    check_unlocked,
-    output_lock,
-    png_complete,
-    read_image,
-    remove_stale_temp_files,
-    write_png,
-)
+from tfsal._io import check_unlocked, image_size, list_images, output_lock, png_complete, read_image, write_npy, write_png
+from tfsal.errors import UserError
 from tfsal.runtime import is_model_argument, load_model, resize_image, resolve_model
 from tfsal.viz import map_to_uint8
 
 __all__ = ["load_model", "predict_maps", "iter_maps", "predict", "PredictResult", "split_model_argument"]
 
 #: Errors that make one image bad (unreadable, truncated, vanished); anything else is a bug and propagates.
-_BAD_IMAGE_ERRORS = (ValueError, FileNotFoundError)
+_BAD_IMAGE_ERRORS = (UserError, FileNotFoundError)
 
 
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        raise UserError(f"{name} must be a positive integer; got {value!r}")
     return int(value)
 
 
@@ -84,7 +75,7 @@ def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=No
     batch_size = _positive_int(batch_size, "batch_size")
     workers = default_workers() if workers is None else _positive_int(workers, "workers")
     if errors not in ("raise", "yield"):
-        raise ValueError(f"errors must be 'raise' or 'yield'; got {errors!r}")
+        raise UserError(f"errors must be 'raise' or 'yield'; got {errors!r}")
     runner = resolve_model(model)
     depth = 2 * max(batch_size, workers)
 
@@ -225,7 +216,7 @@ def split_model_argument(args, model=None):
         ``(model, images)``.
 
     Raises:
-        ValueError: no images, or two models (``--model`` and a model file first).
+        UserError: no images, or two models (``--model`` and a model file first).
         FileNotFoundError: the first argument is neither an existing path nor a model.
 
     Example:
@@ -237,12 +228,12 @@ def split_model_argument(args, model=None):
     args = [os.fspath(a) for a in args]
     if args and is_model_argument(args[0]):
         if model is not None:
-            raise ValueError(f"two models given: --model {model!r} and {args[0]!r}; give one")
+            raise UserError(f"two models given: --model {model!r} and {args[0]!r}; give one")
         if len(args) == 1:
-            raise ValueError(f"no images given after the model {args[0]!r}; expected image files or folders")
+            raise UserError(f"no images given after the model {args[0]!r}; expected image files or folders")
         return args[0], args[1:]
     if not args:
-        raise ValueError("no images given; expected image files or folders (and optionally a model first)")
+        raise UserError("no images given; expected image files or folders (and optionally a model first)")
     if not os.path.exists(args[0]):
         raise FileNotFoundError(f"{args[0]!r} does not exist: expected an image file or folder, or first a model "
                                 "(a .keras, .tflite or .onnx file or a registered model name, see `tfsal models`)")
@@ -255,7 +246,7 @@ def _expand_inputs(inputs):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)):
         if not inputs:
-            raise ValueError("no images given; expected image files or folders")
+            raise UserError("no images given; expected image files or folders")
         files = [f for item in inputs for f in list_images(item)]
         return files, len(files)
 
@@ -284,11 +275,11 @@ def _check_target(src, targets, seen, overwrite, resume):
     """Refuse two inputs with one output name, an output that is an input, or (neither flag) an existing output."""
     stem = os.path.basename(targets[0])
     if stem in seen:
-        raise ValueError(f"{seen[stem]!r} and {os.fspath(src)!r} would both be written as {targets[0]!r}; rename one")
+        raise UserError(f"{seen[stem]!r} and {os.fspath(src)!r} would both be written as {targets[0]!r}; rename one")
     seen[stem] = os.fspath(src)
     for t in targets:
         if _same_file(t, src):
-            raise ValueError(f"the map of {os.fspath(src)!r} would overwrite the image itself; choose another output "
+            raise UserError(f"the map of {os.fspath(src)!r} would overwrite the image itself; choose another output "
                              "folder")
     if not (overwrite or resume):
         for t in targets:
@@ -329,8 +320,7 @@ def _to_uint8(saliency):
 def _write(saliency, targets):
     write_png(targets[0], _to_uint8(saliency), fast=True)
     if len(targets) > 1:
-        with atomic_write(targets[1]) as f:
-            np.save(f, saliency.astype(np.float32, copy=False))
+        write_npy(targets[1], saliency.astype(np.float32, copy=False))
     return len(targets)
 
 
@@ -364,10 +354,10 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
         A :class:`PredictResult`.
 
     Raises:
-        FileNotFoundError / ValueError: a missing input, a bad image (without ``skip_bad``: the message names it and
-            says how many maps were written before it), a bad option.
+        FileNotFoundError / UserError (a ``ValueError``): a missing input, a bad image (without ``skip_bad``: the
+            message names it and says how many maps were written before it), a bad option.
         FileExistsError: an output file exists (without ``overwrite`` or ``resume``).
-        RuntimeError: another run is writing into ``out``.
+        UserError: another run is writing into ``out`` (its lock is held).
 
     Example:
         >>> predict("runs/fastsal/best.keras", "photos/", "maps/", resume=True)  # doctest: +SKIP
@@ -377,11 +367,11 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
     if threads is not None:
         threads = _positive_int(threads, "threads")
     if out is None:
-        raise ValueError("predict needs an output folder (out=..., --out DIR)")
+        raise UserError("predict needs an output folder (out=..., --out DIR)")
     if inputs is None:
-        raise ValueError("predict needs images (an image file, a folder, or a list of them)")
+        raise UserError("predict needs images (an image file, a folder, or a list of them)")
     if overwrite and resume:
-        raise ValueError("overwrite and resume exclude each other: --resume keeps complete maps, --overwrite "
+        raise UserError("overwrite and resume exclude each other: --resume keeps complete maps, --overwrite "
                          "replaces them; pass one")
     out = os.fspath(out)
     if os.path.exists(out) and not os.path.isdir(out):
@@ -405,7 +395,6 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
     start = time.time()
     try:
         with output_lock(out, "tfsal predict"):
-            remove_stale_temp_files(out)
             _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwrite, resume, skip_bad,
                  workers, progress)
     finally:

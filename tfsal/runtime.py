@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from tfsal._io import IMAGE_EXTENSIONS
+from tfsal.errors import UserError
 
 __all__ = [
     "MODEL_SUFFIXES",
@@ -78,7 +79,7 @@ def _as_maps(y):
     if y.ndim == 4:
         y = y[..., 0]
     if y.ndim != 3:
-        raise ValueError(f"expected the model to output maps (B, h, w) or (B, h, w, 1); got shape {y.shape}")
+        raise UserError(f"expected the model to output maps (B, h, w) or (B, h, w, 1); got shape {y.shape}")
     return y
 
 
@@ -124,7 +125,8 @@ class Runner:
 
 
 class KerasRunner(Runner):
-    """A ``keras.Model`` run as ``tf.function(model(x, training=False))`` (no ``predict`` per-call overhead)."""
+    """A ``keras.Model`` run as ``tf.function(model(x, training=False))``, traced once for any batch size (no
+    ``predict`` per-call overhead)."""
 
     kind = "keras"
 
@@ -137,9 +139,10 @@ class KerasRunner(Runner):
     def _run(self, batch):
         import tensorflow as tf
 
-        if self._fn is None:
+        if self._fn is None:  # one trace for every batch size (and image size, for a fully convolutional model)
             model = self.model
-            self._fn = tf.function(lambda x: model(x, training=False), jit_compile=False, reduce_retracing=True)
+            spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+            self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], jit_compile=False)
         return np.asarray(self._fn(tf.constant(batch)), np.float32)
 
 
@@ -160,12 +163,12 @@ class TFLiteRunner(Runner):
             self.interp = Interpreter(model_path=path, num_threads=num_threads)
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
-            raise ValueError(f"cannot load {path!r}: not a valid .tflite model ({str(err).splitlines()[0]})") from None
+            raise UserError(f"cannot load {path!r}: not a valid .tflite model ({str(err).splitlines()[0]})") from None
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
         shape = self.inp["shape"]
         if len(shape) != 4 or shape[-1] != 3:
-            raise ValueError(f"{path!r} takes input shape {list(shape)}; expected an image batch (1, H, W, 3)")
+            raise UserError(f"{path!r} takes input shape {list(shape)}; expected an image batch (1, H, W, 3)")
         super().__init__(path, (shape[1], shape[2]), shape[0])
 
     def _run(self, x):
@@ -195,7 +198,7 @@ class OnnxRunner(Runner):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ValueError(f"running {path!r} needs ONNX Runtime, which is not installed "
+            raise UserError(f"running {path!r} needs ONNX Runtime, which is not installed "
                              "(pip install onnxruntime)") from None
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -205,11 +208,11 @@ class OnnxRunner(Runner):
         try:
             self.sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own exception types for unreadable files
-            raise ValueError(f"cannot load {path!r}: not a valid .onnx model ({str(err).splitlines()[0]})") from None
+            raise UserError(f"cannot load {path!r}: not a valid .onnx model ({str(err).splitlines()[0]})") from None
         i = self.sess.get_inputs()[0]
         self.name_in, shape = i.name, list(i.shape)
         if len(shape) != 4 or shape[-1] != 3:
-            raise ValueError(f"{path!r} takes input shape {shape}; expected an image batch (B, H, W, 3)")
+            raise UserError(f"{path!r} takes input shape {shape}; expected an image batch (B, H, W, 3)")
         fixed = all(isinstance(s, int) for s in shape[1:3])
         super().__init__(path, tuple(shape[1:3]) if fixed else None, shape[0] if isinstance(shape[0], int) else None)
 
@@ -228,7 +231,7 @@ def load_model(path):
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a ``.keras`` file, or Keras cannot read it.
+        UserError: (a ``ValueError``) not a ``.keras`` file, or Keras cannot read it.
 
     Example:
         >>> model = load_model("runs/fastsal/best.keras")  # doctest: +SKIP
@@ -242,11 +245,11 @@ def load_model(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     if not path.endswith(".keras"):
-        raise ValueError(f"expected a .keras model file; got {path!r}")
+        raise UserError(f"expected a .keras model file; got {path!r}")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:
-        raise ValueError(f"cannot load model {path!r}: {type(err).__name__}: {err}") from None
+        raise UserError(f"cannot load model {path!r}: {type(err).__name__}: {err}") from None
 
 
 def _registered_names():
@@ -262,12 +265,12 @@ def _pretrained(name=None):
     loader = getattr(models, "load_pretrained", None)
     what = f"model name {name!r}" if name else "no model given"
     if loader is None:
-        raise ValueError(f"{what}: this tfsal version ships no pretrained weights (tfsal.models.load_pretrained is "
+        raise UserError(f"{what}: this tfsal version ships no pretrained weights (tfsal.models.load_pretrained is "
                          "missing); pass a trained .keras, .tflite or .onnx file")
     try:
         return loader() if name is None else loader(name)
     except ValueError as err:  # e.g. no shipped weights for it
-        raise ValueError(f"{what}: {err}; pass a trained .keras, .tflite or .onnx file") from None
+        raise UserError(f"{what}: {err}; pass a trained .keras, .tflite or .onnx file") from None
 
 
 def is_model_argument(text):
@@ -309,7 +312,8 @@ def resolve_model(spec=None, num_threads=None):
 
     Raises:
         FileNotFoundError: a model file that does not exist.
-        ValueError: an unreadable file, another file type, an unknown name, ONNX Runtime missing for ``.onnx``.
+        UserError: (a ``ValueError``) an unreadable file, another file type, an unknown name, ONNX Runtime missing
+            for ``.onnx``.
 
     Example:
         >>> import tfsal
@@ -324,7 +328,7 @@ def resolve_model(spec=None, num_threads=None):
     if hasattr(spec, "predict_on_batch") and hasattr(spec, "input_shape"):
         return KerasRunner(spec)
     if not isinstance(spec, (str, os.PathLike)):
-        raise ValueError(f"expected a model: a keras.Model, a .keras/.tflite/.onnx path or a registered model name; "
+        raise UserError(f"expected a model: a keras.Model, a .keras/.tflite/.onnx path or a registered model name; "
                          f"got {type(spec).__name__} {spec!r}")
     text = os.fspath(spec)
     low = text.lower()
@@ -337,10 +341,10 @@ def resolve_model(spec=None, num_threads=None):
             return TFLiteRunner(text, num_threads=num_threads)
         return OnnxRunner(text, num_threads=num_threads)
     if os.path.exists(text):
-        raise ValueError(f"cannot use {text!r} as a model: expected a {', '.join(MODEL_SUFFIXES)} file or a "
+        raise UserError(f"cannot use {text!r} as a model: expected a {', '.join(MODEL_SUFFIXES)} file or a "
                          "registered model name")
     names = _registered_names()
     if text not in names:
-        raise ValueError(f"unknown model {text!r}: expected a {', '.join(MODEL_SUFFIXES)} file or a registered "
+        raise UserError(f"unknown model {text!r}: expected a {', '.join(MODEL_SUFFIXES)} file or a registered "
                          f"model name ({', '.join(names)})")
     return KerasRunner(_pretrained(text), name=text)
