@@ -76,7 +76,9 @@ def run_once(code_root, model, images, n, out):
     if code_root == ROOT:
         cmd.append("--quiet")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=_env(code_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # cwd: a folder without a tfsal package, or `python -m` would import the current folder's tfsal, not code_root's
+    proc = subprocess.Popen(cmd, env=_env(code_root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=os.path.dirname(out))
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -93,7 +95,8 @@ def run_once(code_root, model, images, n, out):
 def model_alone(model, threads=1, runs=100):
     """Median batch-1 latency (ms) of the model alone (``tfsal benchmark``: no decoding, resizing or writing)."""
     res = subprocess.run([PYTHON, "-m", "tfsal.cli", "benchmark", model, "--threads", str(threads), "--runs",
-                          str(runs)], env=_env(ROOT), capture_output=True, text=True, check=True)
+                          str(runs)], env=_env(ROOT), capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(model))
     row = [line for line in res.stdout.splitlines() if line.startswith("| ") and os.path.basename(model) in line][0]
     return float(row.strip("|").split("|")[6])
 

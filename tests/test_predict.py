@@ -216,6 +216,11 @@ def test_model_argument_is_optional(models, tmp_path, monkeypatch):
     assert split_model_argument(["fastsal-a"]) == (None, ["fastsal-a"])
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         tfsal.runtime.resolve_model(split_model_argument(["missing.keras", src])[0])
+    for name, message in [("junk.tflite", "not a valid .tflite model"), ("junk.keras", "cannot load model"),
+                          ("junk.onnx", "not a valid .onnx model")]:
+        (tmp_path / name).write_bytes(b"not a model")
+        with pytest.raises(ValueError, match=rf"{name}.*{message}|{message}.*{name}"):
+            tfsal.runtime.resolve_model(str(tmp_path / name))
     for args, kwargs, message in [([tflite], {}, "no images given after the model"),
                                   ([tflite, src], {"model": keras_path}, "two models given"),
                                   (["fastsla", src], {}, "'fastsla' does not exist: expected an image")]:
