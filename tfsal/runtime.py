@@ -4,13 +4,15 @@ model name (its shipped weights), or nothing (the shipped default model).
 :func:`resolve_model` returns a :class:`Runner`: a callable taking a batch of raw RGB pixels ``(B, H, W, 3)``
 ``float32`` in [0, 255] at the model's input size and returning ``float32`` maps ``(B, h, w)``. It knows its input
 size (``None`` for a fully convolutional Keras model) and how many images one call may take. :func:`resize_image`
-is the one preprocessing step (bilinear, antialiased: ``tf.image.resize(..., antialias=True)``, as training uses).
+is the one preprocessing step (bilinear, antialiased: ``tf.image.resize(..., antialias=True)``, as training uses,
+computed without TensorFlow).
 
 Example:
     >>> from tfsal.runtime import resolve_model, resize_image
     >>> runner = resolve_model("best_int8.tflite")  # doctest: +SKIP
     >>> maps = runner(resize_image(image, runner.input_size)[None])  # doctest: +SKIP
 """
+import functools
 import os
 
 import numpy as np
@@ -38,12 +40,40 @@ MODEL_SUFFIXES = (".keras", ".tflite", ".onnx")
 _STRIDE = 32
 
 
+@functools.lru_cache(maxsize=64)
+def _resize_weights(n_in, n_out):
+    """The ``(n_out, n_in)`` sparse matrix of TensorFlow's antialiased bilinear resize along one axis.
+
+    As ``tensorflow/core/kernels/image/scale_and_translate_op.cc`` (``ComputeSpansCore``) with the triangle kernel:
+    output pixel ``i`` samples the input at ``c = (i + 0.5) · s`` (``s = n_in / n_out``), input pixel ``j`` weighs
+    ``max(0, 1 - |j + 0.5 - c| / k)`` with ``k = max(s, 1)`` (antialiasing widens the kernel when shrinking), and
+    each row is normalised to sum 1 over the pixels inside the image.
+    """
+    import scipy.sparse
+
+    scale = n_in / n_out
+    k = max(scale, 1.0)
+    rows, cols, vals = [], [], []
+    for i in range(n_out):
+        c = (i + 0.5) * scale
+        j = np.arange(max(0, int(np.ceil(c - k - 0.5))), min(n_in - 1, int(np.floor(c + k - 0.5))) + 1)
+        w = np.maximum(0.0, 1.0 - np.abs((j + 0.5 - c) / k))
+        rows.append(np.full(len(j), i))
+        cols.append(j)
+        vals.append(w / w.sum() if w.sum() > 0 else w)
+    return scipy.sparse.csr_matrix(
+        (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n_out, n_in))
+
+
 def resize_image(image, size):
     """Resize an RGB image to the model input: bilinear, antialiased, raw pixels ``float32`` clipped to [0, 255].
 
-    Matches ``tf.image.resize(image, size, "bilinear", antialias=True)`` (the training pipeline's resize) to within
-    0.003 grey levels (Pillow's triangle filter on float planes; float rounding), without TensorFlow and in ≈ 60 %
-    of its time (measured: 6.9 vs 8.7 ms for 1024x768 → 192x256).
+    Computes ``tf.image.resize(image, size, "bilinear", antialias=True)`` (the training pipeline's resize) as two
+    sparse matrix products (:func:`_resize_weights`, cached per size), without TensorFlow: equal to within float32
+    rounding (measured max difference 3e-5 grey levels at 1024x768 → 192x256, 5e-4 at 4032x3024, 1.3e-3 when
+    enlarging 57x70 → 64x96) and fast (measured, one thread under load: 7.4 ms at 1024x768 and 66 ms at
+    4032x3024, against 10 and 190 ms for Pillow's triangle filter on float planes). SciPy releases the GIL, so
+    decoding threads resize in parallel.
 
     Args:
         image: ``(H, W, 3)`` ``uint8`` or float pixels.
@@ -56,21 +86,18 @@ def resize_image(image, size):
         >>> resize_image(np.zeros((600, 800, 3), np.uint8), (192, 256)).shape
         (192, 256, 3)
     """
-    from PIL import Image
-
     h, w = int(size[0]), int(size[1])
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[-1] != 3:
         raise ValueError(f"expected an RGB image (H, W, 3); got shape {img.shape}")
-    if img.shape[:2] == (h, w):
+    big_h, big_w = img.shape[:2]
+    if (big_h, big_w) == (h, w):
         return np.clip(img.astype(np.float32), 0, 255)
-    out = np.empty((h, w, 3), np.float32)
-    if img.dtype == np.uint8:
-        planes = [p.convert("F") for p in Image.fromarray(img).split()]
-    else:
-        planes = [Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F") for c in range(3)]
-    for c, plane in enumerate(planes):
-        out[..., c] = np.asarray(plane.resize((w, h), Image.BILINEAR))
+    x = img.reshape(big_h, big_w * 3).astype(np.float32)
+    x = _resize_weights(big_h, h) @ x  # rows: (h, W * 3)
+    x = x.reshape(h, big_w, 3).transpose(1, 0, 2).reshape(big_w, h * 3)
+    x = _resize_weights(big_w, w) @ x  # columns: (w, h * 3)
+    out = np.ascontiguousarray(x.reshape(w, h, 3).transpose(1, 0, 2), np.float32)
     return np.clip(out, 0, 255, out=out)
 
 
