@@ -1,4 +1,4 @@
-"""Score .tflite files with the MIT-benchmark metrics (tfsal.evaluate on a LiteRT callable), as on the phone.
+"""Score .tflite files with the MIT-benchmark metrics (tfsal.evaluate runs them through tfsal.runtime), as on the phone.
 
 The .tflite rows of export/README.md's accuracy tables::
 
@@ -19,16 +19,11 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from tfsal.evaluate import evaluate
-    from tfsal.export import _TFLiteRunner, prepare_images
+    from tfsal.runtime import resolve_model
 
-    for path in args.files:
-        runner = _TFLiteRunner(path, num_threads=args.threads)
-        size = tuple(int(v) for v in runner.inp["shape"][1:3])  # the file's own input size
-
-        def saliency(image, runner=runner, size=size):
-            return runner(prepare_images([image], size))[0, ..., 0]
-
-        res = evaluate(saliency, data=args.data, split=args.split, progress=False)
+    for path in args.files:  # each file at its own input size, (de)quantised as an app does
+        res = evaluate(resolve_model(path, num_threads=args.threads), data=args.data, split=args.split,
+                       progress=False)
         print(path, {k: round(v[0], 3) for k, v in res.summary().items()})
 
 

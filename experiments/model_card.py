@@ -54,16 +54,10 @@ def random_student(work, budget):
 
 
 def _tflite(path):
-    from tfsal.export import _TFLiteRunner, prepare_images
+    """The .tflite file as tfsal.evaluate runs it (LiteRT, 2 threads, (de)quantised as an app does)."""
+    from tfsal.runtime import resolve_model
 
-    runner = _TFLiteRunner(path, num_threads=2)
-    size = tuple(int(v) for v in runner.inp["shape"][1:3])
-
-    def saliency(image):
-        return runner(prepare_images([image], size))[0, ..., 0]
-
-    saliency.__name__ = os.path.basename(path)
-    return saliency
+    return resolve_model(path, num_threads=2)
 
 
 def main(argv=None):

@@ -28,3 +28,23 @@ def write_jpeg(path, h, w, seed=0):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     assert cv2.imwrite(str(path), img)
     return path
+
+
+def tiny_saliency_model(shape=(32, 48, 3)):
+    """A small raw-RGB → sigmoid-map model using tfsal's layers (seconds to convert to TFLite or ONNX)."""
+    import keras
+    from keras import layers
+
+    from tfsal.layers import DepthToSpace, ResizeBilinear
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input(shape, name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    y = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    y = ResizeBilinear(2)(y)
+    x = layers.Concatenate()([x, y])
+    x = layers.Conv2D(4, 1)(x)
+    x = DepthToSpace(2)(x)
+    out = layers.Activation("sigmoid")(x)
+    return keras.Model(inp, out, name="tiny")

@@ -246,7 +246,7 @@ def test_cli_crop_errors(tmp_path, tiny_fastsal, photos):
     assert "smaller than the requested crop" in error("crop", photos, "--model", tiny_fastsal, "--out", out,
                                                       "--min-area", 1e6)
     assert "does not exist" in error("crop", tmp_path / "nope.jpg", "--model", tiny_fastsal, "--out", out)
-    assert "expected a .keras or .tflite" in error("crop", photos, "--model", tmp_path / "m.h5", "--out", out)
+    assert "expected a .keras, .tflite" in error("crop", photos, "--model", tmp_path / "m.h5", "--out", out)
     assert "does not exist" in error("crop", photos, "--model", tmp_path / "m.tflite", "--out", out)
     from tfsal import models
 

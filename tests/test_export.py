@@ -6,27 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_jpeg
+from conftest import tiny_saliency_model, write_jpeg
 
-
-def _tiny_model(shape=(32, 48, 3)):
-    """A small raw-RGB → sigmoid-map model using tfsal's layers (fast to convert)."""
-    import keras
-    from keras import layers
-
-    from tfsal.layers import DepthToSpace, ResizeBilinear
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input(shape, name="image")
-    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
-    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
-    y = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
-    y = ResizeBilinear(2)(y)
-    x = layers.Concatenate()([x, y])
-    x = layers.Conv2D(4, 1)(x)
-    x = DepthToSpace(2)(x)
-    out = layers.Activation("sigmoid")(x)
-    return keras.Model(inp, out, name="tiny")
+_tiny_model = tiny_saliency_model  # a small raw-RGB → sigmoid-map model (fast to convert)
 
 
 @pytest.fixture(scope="module")
@@ -241,8 +223,13 @@ def test_export_onnx(tmp_path, images):
     pytest.importorskip("tf2onnx")
     from tfsal.export import export_model
 
-    r = export_model(_tiny_model(), out=str(tmp_path / "m.onnx"), format="onnx", parity_images=images)
+    model = _tiny_model()
+    r = export_model(model, out=str(tmp_path / "m.onnx"), format="onnx", parity_images=images)
     assert r.format == "onnx" and r.parity["cc_mean"] >= 0.999 and "Conv" in r.ops
+    from tfsal.predict import predict_maps  # predict and evaluate run .onnx files (tfsal.runtime.OnnxRunner)
+
+    img = [np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)]
+    np.testing.assert_allclose(predict_maps(r.path, img)[0], predict_maps(model, img)[0], atol=1e-4)
     with pytest.raises(ValueError, match="not supported by format 'onnx'"):
         export_model(_tiny_model(), out=str(tmp_path / "n.onnx"), format="onnx", quantize="int8")
 

@@ -39,17 +39,18 @@ def test_quantization_points_follow_tflite_fusion():
 
 
 def test_simulation_predicts_the_real_int8_file(tmp_path, tiny):
-    from tfsal.export import _TFLiteRunner, _cc, export_model
+    from tfsal.export import _cc, export_model
     from tfsal.predict import load_model
     from tfsal.quantize import calibrate_ranges, simulate_int8
+    from tfsal.runtime import TFLiteRunner
 
     model = load_model(tiny)
     cal = _images(12, seed=0)
     res = export_model(tiny, out=str(tmp_path / "t.tflite"), quantize="int8", calibration=None,
                        parity_images=list(_images(6, seed=12).astype(np.uint8)), min_cc=0, progress=False)
     x = _images(6, seed=12)
-    runner = _TFLiteRunner(res.path)
-    real = np.concatenate([runner(v[None]) for v in x])
+    runner = TFLiteRunner(res.path)
+    real = np.concatenate([runner(v[None]) for v in x])[..., None]  # runners return (B, h, w) maps
     demo_cal = simulate_int8(model, x)  # default calibration = the export's (demo train)
     flt = model.predict(x, verbose=0)
     # The simulation is closer to the int8 file than the float model is, and within a few output steps of it.

@@ -74,28 +74,21 @@ def header():
 
 
 def _keras_row(path, runs, warmup):
-    import tensorflow as tf
+    from tfsal.runtime import resolve_model
 
-    from tfsal.predict import load_model
-
-    model = load_model(path)
-    h, w, c = model.input_shape[1:]
-    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, h, w, c)).astype(np.float32))
-    @tf.function(jit_compile=False)
-    def fn(t):
-        return model(t, training=False)
-
-    med, p90 = time_callable(lambda: fn(x).numpy(), runs, warmup)
+    runner = resolve_model(path)
+    h, w = runner.input_size
+    x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+    med, p90 = time_callable(lambda: runner(x), runs, warmup)  # tf.function(model(x, training=False))
     return {"file": path, "runtime": "keras (tf.function)", "variant": "float32", "threads": "tf",
             "input": f"{h}x{w}", "size_mb": os.path.getsize(path) / 1e6, "median_ms": med, "p90_ms": p90}
 
 
 def _tflite_row(path, n, runs, warmup):
-    from ai_edge_litert.interpreter import Interpreter
+    from tfsal.runtime import TFLiteRunner
 
-    interp = Interpreter(model_path=path, num_threads=int(n))
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
+    runner = TFLiteRunner(path, num_threads=int(n))
+    interp, inp = runner.interp, runner.inp
     shape = inp["shape"]
     rng = np.random.default_rng(0)
     if np.issubdtype(inp["dtype"], np.integer):
@@ -153,18 +146,14 @@ def _tflite_variant(path, interp):
 def _onnx_row(path, n, runs, warmup):
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(n)
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    i = sess.get_inputs()[0]
-    shape = [1 if not isinstance(s, int) else s for s in i.shape]
-    x = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
-    med, p90 = time_callable(lambda: sess.run(None, {i.name: x}), runs, warmup)
+    from tfsal.runtime import OnnxRunner
+
+    runner = OnnxRunner(path, num_threads=int(n))
+    h, w = runner.input_size
+    x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
+    med, p90 = time_callable(lambda: runner.sess.run(None, {runner.name_in: x}), runs, warmup)
     return {"file": path, "runtime": f"onnxruntime {ort.__version__}", "variant": "float32", "threads": int(n),
-            "input": f"{shape[1]}x{shape[2]}", "size_mb": os.path.getsize(path) / 1e6, "median_ms": med,
-            "p90_ms": p90}
+            "input": f"{h}x{w}", "size_mb": os.path.getsize(path) / 1e6, "median_ms": med, "p90_ms": p90}
 
 
 def benchmark(paths, threads=(1, 2), runs=100, warmup=10, progress=None):

@@ -254,19 +254,31 @@ def train_cmd(model, **kwargs):
 
 
 @main.command("predict", cls=_Command)
-@click.argument("model_path")
-@click.argument("inputs")
-@click.option("--out", required=True, help="Output folder for the maps.")
+@click.argument("args", nargs=-1, required=True, metavar="[MODEL] IMAGES...")
+@click.option("--model", default=None, help="The model, as an option: a .keras/.tflite/.onnx file or a model name.")
+@click.option("--out", required=True, help="Output folder for the maps (locked while this run writes it).")
 @click.option("--npy", "save_npy", is_flag=True, default=None, help="Also write raw float32 .npy maps.")
-@click.option("--batch-size", type=POSITIVE_INT, default=None)
+@click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per forward pass (default 8).")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
-def predict_cmd(model_path, inputs, out, **kwargs):
-    """Write saliency maps of IMAGE_OR_DIR at each image's own resolution, using MODEL_PATH (.keras)."""
-    from tfsal.predict import predict
+@click.option("--resume", is_flag=True, default=None, help="Skip images whose maps are complete; predict the rest.")
+@click.option("--skip-bad", is_flag=True, default=None, help="Skip (and list) unreadable or truncated images.")
+@click.option("--workers", type=POSITIVE_INT, default=None, help="Decoding / writing threads (default: CPUs, 2-8).")
+@click.option("--threads", type=POSITIVE_INT, default=None, help="TFLite / ONNX Runtime threads (default: theirs).")
+@click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
+def predict_cmd(args, model, out, quiet, **kwargs):
+    """Write saliency maps of IMAGES (files or folders) at each image's own resolution, as OUT/NAME.png.
+
+    MODEL (optional, first) is a .keras, .tflite or .onnx file or a registered model name; without it the shipped
+    default model is used. Maps are written as they are computed; --resume continues an interrupted run.
+    """
+    from tfsal.predict import predict, split_model_argument
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    written = predict(model_path, inputs, out, **kwargs)
-    click.echo(f"wrote {len(written)} file(s) to {out}")
+    model, images = split_model_argument(args, model)
+    result = predict(model, images, out, progress=not quiet, **kwargs)
+    click.echo(result.summary())
+    for path, why in result.bad:
+        click.echo(f"bad file skipped: {why}", err=True)
 
 
 @main.command("evaluate", cls=_Command)
@@ -280,9 +292,11 @@ def predict_cmd(model_path, inputs, out, **kwargs):
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 @click.option("--batch-size", type=POSITIVE_INT, default=None)
 @click.option("--seed", type=SEED, default=None, help="Seed of the sampled metrics (AUC-Judd, AUC-Borji, sAUC).")
+@click.option("--max-images", type=POSITIVE_INT, default=None, help="Score only the first N images of the split.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
 def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs):
-    """Score MODEL_OR_BASELINE (a .keras file, or centre-bias | uniform | spectral-residual) with 8 metrics."""
+    """Score MODEL_OR_BASELINE (a .keras, .tflite or .onnx file, a model name, or centre-bias | uniform |
+    spectral-residual) with 8 metrics."""
     from tfsal.evaluate import evaluate
 
     if out is not None and os.path.exists(out) and not overwrite:
@@ -305,7 +319,7 @@ def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs)
 @click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
 @click.option("--area", default=None, help="Crop area as a fraction of the image in (0, 1] (default 0.5), or 'max' "
               "for the largest crop of each aspect.")
-@click.option("--model", default=None, help="A .keras or .tflite file (default: the shipped model).")
+@click.option("--model", default=None, help="A .keras, .tflite or .onnx file or a model name (default: the shipped model).")
 @click.option("--min-area", type=float, default=None, help="Smallest crop area in pixels (e.g. 65536 = 256x256).")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")

@@ -26,8 +26,9 @@ import cv2
 import numpy as np
 
 from tfsal import crop as _crop
-from tfsal._io import list_images, read_image
-from tfsal.evaluate import _map_stream, _progress, _resolve, as_saved_map
+from tfsal._io import atomic_write, list_images, read_image
+from tfsal._progress import Progress as _progress
+from tfsal.evaluate import _map_stream, _resolve, as_saved_map
 
 __all__ = ["CROPS_JSON", "OVERLAY_MAX_SIDE", "JPEG_QUALITY", "CROP_RULES", "saliency_function", "crop_images",
            "overlay_boxes", "CropEvaluation", "evaluate_crop"]
@@ -55,53 +56,13 @@ _COLOURS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 11
 # ----------------------------------------------------------------------------------------------------------------
 # models
 # ----------------------------------------------------------------------------------------------------------------
-def _pretrained():
-    from tfsal import models
-
-    load = getattr(models, "load_pretrained", None)
-    if load is None:
-        raise ValueError("this tfsal has no shipped model (tfsal.models.load_pretrained); "
-                         "pass a model file: --model FILE.keras or --model FILE.tflite")
-    return load()
-
-
-def _tflite_function(path):
-    """``image -> map`` of a ``.tflite`` file, run as ``tfsal export`` checks it (LiteRT, (de)quantised)."""
-    from tfsal.export import _TFLiteRunner, prepare_images
-
-    runner = _TFLiteRunner(path)
-    size = tuple(int(v) for v in runner.inp["shape"][1:3])
-
-    def saliency(image):
-        return runner(prepare_images([image], size))[0]
-
-    return saliency
-
-
-def _keras_function(model):
-    """``image -> map`` of a keras model at its output resolution (preprocessing of :func:`tfsal.predict_maps`)."""
-    from tfsal.export import prepare_images
-    from tfsal.predict import _input_size
-
-    def saliency(image):
-        return np.asarray(model.predict_on_batch(prepare_images([image], _input_size(model, image))))[0]
-
-    return saliency
-
-
-def _model_path(model):
-    path = os.fspath(model)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist (expected a .keras or .tflite file)")
-    return path
-
-
 def saliency_function(model=None):
     """An ``image -> saliency map`` callable for any model tfsal can run, and a label for it.
 
     Args:
-        model: ``None`` or ``"pretrained"`` (the shipped model, :func:`tfsal.models.load_pretrained`), a ``.keras``
-            or ``.tflite`` file, a ``keras.Model`` (raw RGB in [0, 255]) or a callable ``image -> map``.
+        model: ``None`` or ``"pretrained"`` (the shipped model, :func:`tfsal.models.load_pretrained`), anything
+            :func:`tfsal.runtime.resolve_model` runs (a ``.keras``, ``.tflite`` or ``.onnx`` file, a registered
+            model name, a ``keras.Model`` taking raw RGB in [0, 255]) or a callable ``image -> map``.
 
     Returns:
         ``(fn, label)``: ``fn`` takes an RGB ``uint8`` image ``(H, W, 3)`` and returns its map at the model's output
@@ -114,40 +75,26 @@ def saliency_function(model=None):
     Example:
         >>> fn, label = saliency_function("best_int8.tflite")  # doctest: +SKIP
     """
-    if model is None or (isinstance(model, str) and model == "pretrained"):
-        return _keras_function(_pretrained()), "pretrained"
-    if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        if path.endswith(".tflite"):
-            return _tflite_function(_model_path(path)), path
-        if path.endswith(".keras"):
-            from tfsal.predict import load_model
+    from tfsal.runtime import Runner, resize_image, resolve_model
 
-            return _keras_function(load_model(_model_path(path))), path
-        raise ValueError(f"expected a .keras or .tflite model file; got {path!r}")
-    if hasattr(model, "predict_on_batch") and hasattr(model, "input_shape"):
-        return _keras_function(model), getattr(model, "name", None) or "model"
-    if callable(model):
+    if isinstance(model, str) and model == "pretrained":
+        model = None
+    if callable(model) and not isinstance(model, Runner) and not hasattr(model, "predict_on_batch"):
         return model, getattr(model, "__name__", None) or type(model).__name__
-    raise ValueError(f"expected a .keras or .tflite path, a keras.Model or a callable image -> map; "
-                     f"got {type(model).__name__} {model!r}")
+    runner = resolve_model(model)
+
+    def saliency(image):
+        return runner(resize_image(image, runner.size_for(image.shape))[None])[0]
+
+    return saliency, "pretrained" if model is None else runner.name
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # tfsal crop
 # ----------------------------------------------------------------------------------------------------------------
 def _write_atomic(path, data):
-    """Write bytes to ``path`` through a temporary name in the same folder and a rename (never a half file)."""
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Write bytes to ``path`` through a temporary file and a rename (never a half file; :func:`atomic_write`)."""
+    return atomic_write(path, data)
 
 
 def _encode(image, ext):
@@ -452,9 +399,9 @@ def evaluate_crop(model_or_baseline, data="demo", split="val", aspects=_crop.DEF
         raise ValueError("expected at least one dataset; got none")
     m = model_or_baseline
     if m is None or (isinstance(m, str) and m == "pretrained"):
-        kind, obj, label = "keras", _pretrained(), "pretrained"
-    elif isinstance(m, (str, os.PathLike)) and os.fspath(m).endswith(".tflite"):
-        kind, obj, label = "callable", _tflite_function(_model_path(m)), os.fspath(m)
+        from tfsal.runtime import resolve_model
+
+        kind, obj, label = "model", resolve_model(None), "pretrained"
     else:
         kind, obj, label = _resolve(m)
     rows, per_image = [], {}

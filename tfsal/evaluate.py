@@ -164,6 +164,8 @@ class EvaluationResult:
         scores: metric name → ``(N,)`` float64 array of per-image scores.
         seed: seed of the sampled metrics (AUC-Judd jitter, AUC-Borji, sAUC).
         seconds: wall time of the evaluation.
+        layout: the dataset's layout (``tfsal.data.detect_layout``).
+        available_images: images in the split before ``max_images``.
     """
 
     model: str
@@ -174,6 +176,8 @@ class EvaluationResult:
     scores: dict
     seed: int = 0
     seconds: float = 0.0
+    layout: str = None
+    available_images: int = None
 
     def summary(self):
         """Mean and standard deviation (over images, ``ddof=0``) per metric: ``{metric: (mean, std)}``."""
@@ -193,7 +197,9 @@ class EvaluationResult:
             "model": self.model,
             "data": self.data,
             "split": self.split,
+            "layout": self.layout,
             "images": len(self.images),
+            "available_images": self.available_images,
             "seed": self.seed,
             "seconds": round(float(self.seconds), 1),
             "tfsal_version": __version__,
@@ -293,44 +299,61 @@ def baseline_maps(name, examples, train_examples=None):
 
 
 def _resolve(model_or_baseline):
-    """``(kind, object, label)`` with kind ``"baseline"``, ``"keras"`` or ``"callable"``."""
+    """``(kind, object, label)`` with kind ``"baseline"``, ``"model"`` (a :class:`~tfsal.runtime.Runner`) or
+    ``"callable"``."""
+    from tfsal.runtime import MODEL_SUFFIXES, Runner, is_model_argument, resolve_model
+
     if isinstance(model_or_baseline, (str, os.PathLike)):
         text = os.fspath(model_or_baseline)
         canonical = _baseline_name(text)
         if canonical is not None and not os.path.isfile(text):
             return "baseline", canonical, canonical
-        if text.endswith(".keras") or os.path.exists(text):
-            from tfsal.predict import load_model
-
-            return "keras", load_model(text), text
+        if os.path.exists(text) or is_model_argument(text):
+            return "model", resolve_model(text), text
         raise UserError(
-            f"unknown model or baseline {text!r}; expected a baseline name ({', '.join(BASELINES)}) "
-            "or the path of a .keras model file"
+            f"unknown model or baseline {text!r}; expected a baseline name ({', '.join(BASELINES)}), "
+            f"the path of a {', '.join(MODEL_SUFFIXES)} model file or a registered model name"
         )
-    if hasattr(model_or_baseline, "predict_on_batch") and hasattr(model_or_baseline, "input_shape"):
-        return "keras", model_or_baseline, getattr(model_or_baseline, "name", None) or "model"
+    if isinstance(model_or_baseline, Runner) or (
+            hasattr(model_or_baseline, "predict_on_batch") and hasattr(model_or_baseline, "input_shape")):
+        runner = resolve_model(model_or_baseline)
+        return "model", runner, runner.name or "model"
     if callable(model_or_baseline):
         label = getattr(model_or_baseline, "__name__", None) or type(model_or_baseline).__name__
         return "callable", model_or_baseline, label
     raise UserError(
-        f"expected a baseline name ({', '.join(BASELINES)}), a .keras path, a keras.Model or a callable "
-        f"image -> map; got {type(model_or_baseline).__name__} {model_or_baseline!r}"
+        f"expected a baseline name ({', '.join(BASELINES)}), a .keras/.tflite/.onnx path, a keras.Model or a "
+        f"callable image -> map; got {type(model_or_baseline).__name__} {model_or_baseline!r}"
     )
 
 
 def _map_stream(kind, obj, examples, train_examples, batch_size):
-    """Yield one prediction per example, in order (keras models predicted ``batch_size`` images at a time)."""
+    """Yield one prediction per example, in order (models: decoded ahead in threads, ``batch_size`` per pass)."""
     if kind == "baseline":
         yield from baseline_maps(obj, examples, train_examples)
     elif kind == "callable":
         for ex in examples:
             yield obj(read_image(ex.image_path))
     else:
-        for start in range(0, len(examples), batch_size):
-            yield from predict_examples(obj, examples[start : start + batch_size], batch_size=batch_size)
+        from tfsal.predict import iter_maps
+
+        for _, m in iter_maps(obj, [e.image_path for e in examples], batch_size=batch_size):
+            yield m
 
 
-def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_size=8, seed=0, progress=True):
+def _layout(data):
+    from tfsal.data import detect_layout
+
+    if data == "demo":
+        return "nus"  # the built-in OSIE subset keeps OSIE's layout
+    try:
+        return detect_layout(data)
+    except ValueError:  # read_examples has already accepted it (e.g. a forced layout)
+        return "unknown"
+
+
+def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_size=8, seed=0, progress=True,
+             max_images=None):
     """Score a model or a baseline on one dataset split with the MIT-benchmark metrics.
 
     Ground truth is built at each image's original resolution from its fixations; predictions are resized to it by
@@ -339,15 +362,18 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
 
     Args:
         model_or_baseline: a baseline name of :data:`BASELINES` (``"centre-bias"`` is built from the train split's
-            fixations), the path of a ``.keras`` model, a ``keras.Model`` (taking raw RGB in [0, 255]), or a
-            callable taking an RGB ``uint8`` image ``(H, W, 3)`` and returning a 2-D map (any size).
+            fixations), anything :func:`tfsal.runtime.resolve_model` runs (a ``.keras``, ``.tflite`` or ``.onnx``
+            file, a ``keras.Model`` taking raw RGB in [0, 255], a registered model name), or a callable taking an
+            RGB ``uint8`` image ``(H, W, 3)`` and returning a 2-D map (any size).
         data: ``"demo"`` or a dataset folder (see :func:`tfsal.data.read_examples`).
         split: the split to score (``"val"``, ``"test"``, ``"train"`` or ``None`` for all images).
         metrics: metric names (aliases accepted, or a comma-separated string); ``None`` = all eight
             (:data:`ALL_METRICS`).
         batch_size: images per forward pass of a keras model.
         seed: seed of the sampled metrics (AUC-Judd jitter, AUC-Borji, sAUC); each image uses a fresh generator.
-        progress: show a progress bar on stderr.
+        progress: show a progress bar on stderr, after one line naming the dataset's layout, the split and the
+            number of images.
+        max_images: score only the first N images of the split (in the dataset's order).
 
     Returns:
         An :class:`EvaluationResult` (per-image scores; ``.summary()`` gives mean ± std per metric).
@@ -365,12 +391,21 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
 
     start_time = time.time()
     metrics = _canonical_metrics(metrics)
-    batch_size = int(batch_size)
-    if batch_size <= 0:
-        raise UserError(f"batch_size must be positive; got {batch_size}")
+    for name, value in (("batch_size", batch_size), ("max_images", max_images)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise UserError(f"{name} must be a positive integer; got {value!r}")
     kind, obj, label = _resolve(model_or_baseline)
     data = os.fspath(data)
     examples = read_examples(data, split)
+    available = len(examples)
+    if max_images is not None:
+        examples = examples[: int(max_images)]
+    layout = _layout(data)
+    split_name = "all" if split is None else str(split)
+    if progress:
+        count = (f"first {len(examples)} of {available} images (max_images)" if len(examples) < available
+                 else f"{len(examples)} image(s)")
+        print(f"evaluating {label} on {data} ({layout} layout), split {split_name}: {count}", file=sys.stderr)
     needs_train = "IG" in metrics or (kind == "baseline" and obj == "centre-bias")
     train_examples = read_examples(data, "train") if needs_train else None
     gt = _GroundTruth(examples, train_examples)
@@ -378,7 +413,7 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
     scores = _score_stream(maps, gt, len(examples), metrics, seed, f"{label} on {split}" if progress else None)
     return EvaluationResult(
         model=label, data=data, split=str(split), metrics=metrics, images=[e.stem for e in examples],
-        scores=scores, seed=seed, seconds=time.time() - start_time,
+        scores=scores, seed=seed, seconds=time.time() - start_time, layout=layout, available_images=available,
     )
 
 
@@ -437,8 +472,10 @@ def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_ex
 
 def _score_stream(maps, gt, n, metrics, seed, progress_label):
     """Per-image scores of a stream of ``n`` predicted maps (each normalised by :func:`as_saved_map` first)."""
+    from tfsal._progress import Progress
+
     scores = {m: np.zeros(n) for m in metrics}
-    bar = _progress(n, progress_label) if progress_label else None
+    bar = Progress(n, progress_label) if progress_label else None
     for i, p in enumerate(maps):
         if i >= n:
             raise ValueError(f"the model produced more maps than the {n} images")
@@ -526,35 +563,8 @@ def select_blur(model, examples, sigmas=BLUR_SIGMAS, batch_size=8):
 
 
 def predict_examples(model, examples, batch_size=8):
-    """Predicted maps for dataset examples (each at its image's own size)."""
+    """Predicted maps for dataset examples (each at its image's own size); ``model`` as for
+    :func:`tfsal.runtime.resolve_model`."""
     from tfsal.predict import predict_maps
 
-    return predict_maps(model, [read_image(e.image_path) for e in examples], batch_size=batch_size)
-
-
-class _progress:
-    """A small text progress bar on stderr: ``label  12/97 [=====>     ] 0.31 s/image``."""
-
-    def __init__(self, total, label="", stream=None, width=30):
-        self.total, self.label, self.width = int(total), label, width
-        self.stream = stream or sys.stderr
-        self.start = time.time()
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = -1.0
-
-    def update(self, done):
-        now = time.time()
-        if done < self.total and now - self._last < (0.1 if self._tty else 5.0):
-            return
-        self._last = now
-        filled = int(self.width * done / max(self.total, 1))
-        arrow = "=" * filled + (">" if filled < self.width else "") + " " * (self.width - filled - 1)
-        rate = (now - self.start) / max(done, 1)
-        text = f"{self.label}  {done}/{self.total} [{arrow[:self.width]}] {rate:.2f} s/image"
-        self.stream.write(("\r" if self._tty else "") + text + ("" if self._tty else "\n"))
-        self.stream.flush()
-
-    def close(self):
-        if self._tty:
-            self.stream.write("\n")
-            self.stream.flush()
+    return predict_maps(model, [e.image_path for e in examples], batch_size=batch_size)

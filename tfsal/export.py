@@ -34,6 +34,7 @@ from tfsal._io import atomic_write, list_images, read_image, write_json
 from tfsal._quiet import quiet_block
 from tfsal._version import __version__
 from tfsal.errors import UserError
+from tfsal.runtime import OnnxRunner, TFLiteRunner, resize_image
 
 __all__ = [
     "FORMATS",
@@ -309,24 +310,17 @@ def fold_fastsal_a(model):
 # Images
 # --------------------------------------------------------------------------------------------------------------
 def prepare_images(images, size):
-    """Resize RGB images to the model input as ``predict_maps`` does (bilinear, antialiased), raw [0, 255] float32.
+    """Resize RGB images to the model input as ``tfsal predict`` does (:func:`tfsal.runtime.resize_image`).
 
     Args:
         images: RGB ``uint8`` arrays or image paths.
         size: ``(H, W)``.
 
     Returns:
-        A ``float32`` array ``(N, H, W, 3)``.
+        A ``float32`` array ``(N, H, W, 3)`` of raw pixels in [0, 255].
     """
-    import tensorflow as tf
-
-    out = []
-    for img in images:
-        if isinstance(img, (str, os.PathLike)):
-            img = read_image(img)
-        x = tf.image.resize(np.asarray(img, np.float32), size, method="bilinear", antialias=True).numpy()
-        out.append(np.clip(x, 0, 255))
-    return np.stack(out).astype(np.float32)
+    return np.stack([resize_image(read_image(img) if isinstance(img, (str, os.PathLike)) else img, size)
+                     for img in images]).astype(np.float32)
 
 
 def default_parity_images(num=100):
@@ -459,9 +453,9 @@ def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
         converter.inference_output_type = tf.uint8 if io_dtype == "uint8" else tf.int8
 
         def representative():
-            from tfsal.evaluate import _progress
+            from tfsal._progress import Progress
 
-            bar = _progress(len(rep_images), "int8 calibration") if progress else None
+            bar = Progress(len(rep_images), "int8 calibration") if progress else None
             for i, x in enumerate(rep_images):
                 yield [x[None]]
                 if bar:
@@ -517,47 +511,8 @@ def share_identical_vectors(content):
     return bytes(builder.Output())
 
 
-class _TFLiteRunner:
-    """Run a .tflite file on raw [0, 255] float images, (de)quantising as an app would."""
-
-    def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interp = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-        self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
-
-    def __call__(self, x):
-        dtype = self.inp["dtype"]
-        if np.issubdtype(dtype, np.integer):
-            scale, zp = self.inp["quantization"]
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zp), info.min, info.max).astype(dtype)
-        else:
-            x = x.astype(dtype)
-        self.interp.set_tensor(self.inp["index"], x)
-        self.interp.invoke()
-        y = self.interp.get_tensor(self.out["index"])
-        if np.issubdtype(y.dtype, np.integer):
-            scale, zp = self.out["quantization"]
-            y = (y.astype(np.float32) - zp) * scale
-        return y.astype(np.float32)
-
-
-class _OnnxRunner:
-    def __init__(self, path, num_threads=None):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if num_threads:
-            opts.intra_op_num_threads = int(num_threads)
-            opts.inter_op_num_threads = 1
-        self.sess = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
-        self.name = self.sess.get_inputs()[0].name
-
-    def __call__(self, x):
-        return np.asarray(self.sess.run(None, {self.name: x.astype(np.float32)})[0], np.float32)
+# The runners of exported files live in tfsal.runtime (predict, evaluate and crop run .tflite/.onnx files with them).
+_TFLiteRunner, _OnnxRunner = TFLiteRunner, OnnxRunner
 
 
 def _cc(a, b):
@@ -572,7 +527,8 @@ def parity_check(model, runner, images, batch_size=8):
 
     Args:
         model: the ``keras.Model`` (the reference; for FastSal-C the unfolded model).
-        runner: a callable mapping one ``(1, H, W, 3)`` float32 raw-pixel batch to the exported model's map.
+        runner: a callable mapping one ``(1, H, W, 3)`` float32 raw-pixel batch to the exported model's maps
+            ``(1, h, w)`` (a :class:`tfsal.runtime.Runner`).
         images: ``(N, H, W, 3)`` float32 raw pixels at the model input size.
         batch_size: Keras batch size.
 
@@ -583,6 +539,7 @@ def parity_check(model, runner, images, batch_size=8):
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         ref = np.asarray(model.predict_on_batch(batch), np.float32)
+        ref = ref[..., 0] if ref.ndim == 4 else ref
         for x, r in zip(batch, ref):
             y = runner(x[None])[0]
             ccs.append(_cc(r, y))
