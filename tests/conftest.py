@@ -9,6 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TFSAL_OFFLINE"] = "1"
 os.environ["TFSAL_CACHE"] = tempfile.mkdtemp(prefix="tfsal-test-cache-")
 os.environ.pop("TFSAL_MOBILENETV2_H5", None)
+# train()'s int8 step (int8_ready="auto") costs minutes per run: off in tests, except where a test turns it on.
+os.environ["TFSAL_INT8_READY"] = "0"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -218,6 +218,9 @@ def info_cmd(name, image_size):
 @click.option("--time-budget", type=POSITIVE_FLOAT, default=None, help="Stop training after this many seconds.")
 @click.option("--output-blur", default=None,
               help="FastSal: 'auto' (default: σ of a fixed output blur chosen on val), 'none', or σ in pixels.")
+@click.option("--int8-ready", type=click.Choice(["auto", "always", "never"]), default=None,
+              help="FastSal: fine-tune for int8 export after training when its simulated int8 CC < 0.995 (auto, "
+                   "default), always, or never.")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ()}
@@ -225,6 +228,8 @@ def train_cmd(model, **kwargs):
         kwargs["data"] = list(kwargs["data"]) if len(kwargs["data"]) > 1 else kwargs["data"][0]
     if str(kwargs.get("weights", "")).lower() == "none":
         kwargs["weights"] = None
+    if "int8_ready" in kwargs:
+        kwargs["int8_ready"] = {"auto": "auto", "always": True, "never": False}[kwargs["int8_ready"]]
     if "output_blur" in kwargs:
         text = kwargs["output_blur"].lower()
         try:

@@ -229,6 +229,7 @@ def train(
     teacher_loss=None,
     time_budget=None,
     output_blur="auto",
+    int8_ready="auto",
     callbacks=None,
     num_preview=6,
     verbose=None,
@@ -299,6 +300,12 @@ def train(
             :class:`tfsal.layers.OutputBlur`, among :data:`tfsal.evaluate.BLUR_SIGMAS` by NSS + CC on the
             validation split; ``best.keras`` then includes it and the checkpoint without it is kept as
             ``best_noblur.keras``), a σ in output pixels, or ``None``/0 (no blur).
+        int8_ready: FastSal models only: ``"auto"`` (after the blur step, simulate the model's full-integer export
+            on the val images, :func:`tfsal.quantize.simulate_int8`; when its CC to the float model is below
+            :data:`INT8_READY_TARGET`, run :func:`tfsal.quantize.int8_finetune` for :data:`INT8_READY_EPOCHS`
+            epochs on the training data, so that ``tfsal export --quantize int8`` passes its parity check; the
+            model before that step is kept as ``best_float.keras``), ``True`` (always fine-tune) or ``False``.
+            The environment variable ``TFSAL_INT8_READY=0`` turns the ``"auto"`` step off (the test suite does).
         callbacks: extra Keras callbacks.
         num_preview: validation images in the PNG grid.
         verbose: Keras ``fit`` verbosity; ``None`` → 1 (progress bar) on a terminal, 2 (one line per epoch) when
@@ -412,7 +419,7 @@ def train(
             "max_images": max_images, "strategy": strategy, "replicas": int(dist.num_replicas_in_sync),
             "mixed_precision": mixed_precision, "train_images": len(train_examples),
             **({} if distill is None else distill.config(started=True)), "time_budget": time_budget,
-            "output_blur": output_blur,
+            "output_blur": output_blur, "int8_ready": int8_ready,
             "val_images": len(val_examples), "recipe_source": recipe.source,
             "resumed_at_epochs": (resumed_config or {}).get("resumed_at_epochs", []) + ([start_epoch] if resume else []),
             "versions": {"tfsal": tfsal.__version__, "keras": keras.__version__, "tensorflow": _tf_version(),
@@ -479,6 +486,9 @@ def train(
         blur = _add_output_blur(best, output_blur, model, val_examples, batch_size, best_path)
         if blur is not None:
             best = blur["model"]
+        int8 = _make_int8_ready(best, int8_ready, model, data, val_examples, batch_size, best_path)
+        if int8 is not None and int8.get("model") is not None:
+            best = int8["model"]
     except KeyboardInterrupt:
         if run_dir is not None:
             log.warning("interrupted: continue this run with `tfsal train --resume %s` (train(resume=...))", run_dir)
@@ -487,6 +497,8 @@ def train(
         keras.mixed_precision.set_global_policy(previous_policy)
 
     extra = {} if blur is None else {"output_blur": {k: v for k, v in blur.items() if k != "model"}}
+    if int8 is not None:
+        extra["int8_ready"] = {k: v for k, v in int8.items() if k != "model"}
     metrics, grid_path = _report(run_dir, best, train_examples, val_examples, batch_size, train_seconds,
                                  num_preview, extra)
     return TrainResult(run_dir, best_path, dict(history.history), metrics, grid_path)
@@ -817,6 +829,56 @@ def _best_val_loss(history_path):
     with open(history_path) as f:
         values = [float(r["val_loss"]) for r in csv.DictReader(f) if r.get("val_loss") not in (None, "")]
     return min(values) if values else None
+
+
+#: Models :func:`train` makes int8-ready by default, the simulated int8 CC below which it fine-tunes, and for how long
+#: (consistency weight 5: export/README.md's rule for models far from parity; the shipped FastSal-A went from a
+#: plain int8 parity of 0.31 to PARITY after 3 epochs, docs/model_card.md).
+INT8_READY_MODELS = ("fastsal-a", "fastsal-c")
+INT8_READY_TARGET = 0.995
+INT8_READY_EPOCHS = 2
+INT8_READY_WEIGHT = 5.0
+
+
+def _make_int8_ready(best, int8_ready, model, data, val_examples, batch_size, best_path):
+    """The int8 step of :func:`train` (see its ``int8_ready``); ``None`` when it does not apply."""
+    from tfsal.models import model_info
+
+    name = model_info(model).alias_of or model
+    if int8_ready == "auto" and os.environ.get("TFSAL_INT8_READY", "1") == "0":
+        return None
+    if not int8_ready or name not in INT8_READY_MODELS:
+        return None
+    from tfsal import data as tdata
+    from tfsal.quantize import int8_finetune, simulate_int8
+
+    check = val_examples[:50]
+    size = tuple(int(v) for v in best.input_shape[1:3])
+    images = np.concatenate([np.asarray(x) for x, _ in tdata.make_dataset(check, size, batch_size=batch_size)])
+    float_maps = best.predict(images, batch_size=batch_size, verbose=0)
+    sim = simulate_int8(best, images, batch_size=batch_size)
+    sim_cc = float(np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(float_maps, sim)]))
+    record = {"sim_cc_before": sim_cc, "target": INT8_READY_TARGET, "model": None}
+    if int8_ready == "auto" and sim_cc >= INT8_READY_TARGET:
+        return record
+    kept = best_path.replace("best.keras", "best_float.keras")
+    os.replace(best_path, kept)
+    try:
+        r = int8_finetune(kept, best_path, data=data, epochs=INT8_READY_EPOCHS, consistency_weight=INT8_READY_WEIGHT,
+                          batch_size=batch_size, progress=False)
+    except ValueError as err:  # the task loss rose too much: keep the float model, say so
+        log.warning("int8 step refused its result (%s); best.keras is the float model, int8 exports may fail "
+                    "their parity check", str(err).splitlines()[0])
+        if os.path.exists(best_path):
+            os.replace(best_path, best_path.replace("best.keras", "best_int8_refused.keras"))
+        os.replace(kept, best_path)
+        record["error"] = str(err).splitlines()[0]
+        return record
+    from tfsal.predict import load_model
+
+    record.update({"sim_cc_after": r.sim_cc_after, "epochs": INT8_READY_EPOCHS, "consistency_weight":
+                   INT8_READY_WEIGHT, "seconds": round(r.seconds, 1), "model": load_model(best_path)})
+    return record
 
 
 def _add_output_blur(best, output_blur, model, val_examples, batch_size, best_path):
