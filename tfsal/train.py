@@ -899,7 +899,8 @@ def _add_output_blur(best, output_blur, model, val_examples, batch_size, best_pa
         sigma, scores = float(output_blur), None
     if not sigma:
         return {"sigma": 0, "val_scores": scores, "model": best}
-    net = create_model(model, input_shape=best.input_shape[1:], blur_sigma=float(sigma), name=best.name)
+    net = create_model(model, input_shape=best.input_shape[1:], blur_sigma=float(sigma))
+    net.name = best.name
     net.set_weights(best.get_weights())
     os.replace(best_path, best_path.replace("best.keras", "best_noblur.keras"))
     net.save(best_path)
