@@ -64,6 +64,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "pretrained"))
     p.add_argument("--random-budget", type=float, default=1800.0)
+    p.add_argument("--models", default="fastsal-a,fastsal-c")
     p.add_argument("--skip", default="", help="comma-separated row keys to leave out (teacher, random)")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -73,7 +74,7 @@ def main(argv=None):
     from tfsal.models import load_pretrained
 
     rows = [("centre bias (train fixations)", "centre-bias")]
-    for model in ("fastsal-a", "fastsal-c"):
+    for model in args.models.split(","):
         label = {"fastsal-a": "FastSal-A", "fastsal-c": "FastSal-C"}[model]
         rows.append((f"**{label}, shipped (Keras)**", lambda m=model: load_pretrained(m)))
         for mode in ("float16", "int8"):
@@ -103,7 +104,8 @@ def main(argv=None):
             s = results[label][key]
             lines.append(f"| {label} | " + " | ".join(f"{s[m][0]:.3f}" for m in METRICS) + " |")
         lines.append("")
-    lines.append("Written by `python experiments/model_card.py`. KLD: lower is better; all others: higher.")
+    lines.append(f"Written by `python experiments/model_card.py {' '.join(argv if argv is not None else sys.argv[1:])}`."
+                 " KLD: lower is better; all others: higher.")
     table = "\n".join(lines)
     write_section("model-card-scores", table, CARD)
     print(table)

@@ -107,6 +107,7 @@ def test_cli_int8_finetune_errors(tmp_path, tiny):
     assert r.exit_code != 0 and "exists" in r.output
 
 
+@pytest.mark.slow
 def test_train_int8_step_fine_tunes_and_keeps_the_float_model(tmp_path, monkeypatch):
     import importlib
     import json
