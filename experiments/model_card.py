@@ -72,14 +72,20 @@ def main(argv=None):
     from tfsal.data import read_examples
     from tfsal.evaluate import evaluate
     from tfsal.models import load_pretrained
+    from tfsal.models._pretrained import shipped_names
 
     rows = [("centre bias (train fixations)", "centre-bias")]
     for model in args.models.split(","):
         label = {"fastsal-a": "FastSal-A", "fastsal-c": "FastSal-C"}[model]
-        rows.append((f"**{label}, shipped (Keras)**", lambda m=model: load_pretrained(m)))
-        for mode in ("float16", "int8"):
-            f = os.path.join(args.work, model, f"{model}_{WEIGHTS_NAME}_{mode}.tflite")
-            rows.append((f"{label} {mode} .tflite", lambda f=f: _tflite(f)))
+        names = [n for n in (WEIGHTS_NAME, WEIGHTS_NAME + "-int8") if n in shipped_names(model)]
+        for name in names:
+            tag = "shipped" if name == WEIGHTS_NAME else "int8-ready"
+            rows.append((f"**{label} `{name}` (Keras)**", lambda m=model, n=name: load_pretrained(m, n)))
+            for mode in ("float16", "int8"):
+                if mode == "int8" and len(names) > 1 and name == WEIGHTS_NAME:
+                    continue  # the int8 file is made from the int8-ready weights
+                f = os.path.join(args.work, model, f"{model}_{name}_{mode}.tflite")
+                rows.append((f"{label} `{name}` {mode} .tflite ({tag})", lambda f=f: _tflite(f)))
     if "teacher" not in skip:
         rows.append(("deepgaze2 teacher (HED VGG-16)", lambda: teacher(args.work)))
     if "random" not in skip:

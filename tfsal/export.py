@@ -586,19 +586,24 @@ def _load(model):
     return load_model(path), None, path
 
 
-def _shipped_model(model):
-    """A registered name with shipped weights (``"fastsal-a"``) as that ready model, named ``MODEL_WEIGHTS``."""
+def _shipped_model(model, quantize=None):
+    """A registered name with shipped weights (``"fastsal-a"``) as that ready model, named ``MODEL_WEIGHTS``.
+
+    For ``quantize="int8"`` the int8-ready weights (``"osie-eyecrowd-int8"``) are used where they are shipped.
+    """
     if not isinstance(model, str) or os.path.exists(model) or model.endswith(".keras"):
         return None
     from tfsal.models import list_models, load_pretrained, model_info
 
     if model not in list_models(include_aliases=True):
         return None
-    net = load_pretrained(model)
-    entry = model_info(model)
-    from tfsal.models._pretrained import DEFAULT_WEIGHTS
+    from tfsal.models._pretrained import DEFAULT_WEIGHTS, shipped_names
 
-    net.name = f"{(entry.alias_of or entry.name)}_{DEFAULT_WEIGHTS}".replace("-", "_")
+    entry = model_info(model)
+    canonical = entry.alias_of or entry.name
+    weights = DEFAULT_WEIGHTS + "-int8" if quantize == "int8" else DEFAULT_WEIGHTS
+    net = load_pretrained(model, weights if weights in shipped_names(canonical) else None)
+    net.name = f"{canonical}_{weights}".replace("-", "_")
     return net
 
 
@@ -721,7 +726,7 @@ def export_model(
         except ImportError as err:
             raise UserError(f"ONNX export needs onnxruntime and tf2onnx (pip install onnxruntime tf2onnx): {err}") from None
 
-    named = _shipped_model(model)
+    named = _shipped_model(model, quantize)
     if named is not None:
         model = named
     if not hasattr(model, "predict_on_batch"):
