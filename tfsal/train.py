@@ -394,8 +394,6 @@ def train(
             num_preview, verbose)
     distill = _distill_setup(data, train_examples, val_examples, teacher, pseudo, hint_pretrain, teacher_weight,
                              teacher_loss)
-    if start_notice:  # said only once everything else is known to be valid
-        log.warning("%s", start_notice)
     dist = make_strategy(strategy)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(PRECISIONS[mixed_precision])
@@ -407,6 +405,8 @@ def train(
             decay = {"weight_decay": recipe.weight_decay} if recipe.weight_decay else {}
             opt = (keras.optimizers.SGD(learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov, **decay)
                    if optimizer == "sgd" else keras.optimizers.Adam(learning_rate, **decay))
+        if start_notice:  # said only once the arguments and the model are known to be valid
+            log.warning("%s", start_notice)
         clock = _Deadline(time_budget)
         suffix = worker_suffix(dist)  # multi-worker: worker K > 0 writes RUN_DIR-workerK, the chief RUN_DIR
         if resume is not None:
