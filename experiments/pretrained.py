@@ -21,7 +21,6 @@ interrupted rebuild continues where it stopped:
 The scores of the model card (docs/model_card.md) come from ``experiments/model_card.py``.
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -180,15 +179,9 @@ def phase_int8(model, best, sigma, work):
     return current
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        h.update(f.read())
-    return h.hexdigest()
-
-
 def _ship_npz(model, source, name, sigma, work, replace, summary):
     """Write ``source``'s weights as the shipped float16 ``.npz`` ``name`` and its index.json entry; its path."""
+    from tfsal._io import sha256_file
     from tfsal.models import _pretrained
     from tfsal.predict import load_model
 
@@ -207,7 +200,7 @@ def _ship_npz(model, source, name, sigma, work, replace, summary):
             "made_by": "python experiments/pretrained.py"}
     _pretrained.save_weights_npz(src, npz, meta)
     index = _json(_pretrained.INDEX) if os.path.isfile(_pretrained.INDEX) else {}
-    index[f"{model}/{name}"] = {"file": os.path.basename(npz), "sha256": _sha256(npz),
+    index[f"{model}/{name}"] = {"file": os.path.basename(npz), "sha256": sha256_file(npz),
                                 "input_shape": meta["input_shape"], "build": build, "summary": summary}
     _json(_pretrained.INDEX, dict(sorted(index.items())))
     _log(f"wrote {npz} ({os.path.getsize(npz) / 1e6:.2f} MB)")

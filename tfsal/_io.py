@@ -421,3 +421,19 @@ def check_unlocked(folder):
         raise _held_error(folder, lock_path, _lock_info(lock_path)) from None
     finally:
         os.close(fd)
+
+
+def sha256_file(path):
+    """The sha256 hex digest of a file, read in 1 MiB blocks.
+
+    Example:
+        >>> sha256_file("weights.npz")  # doctest: +SKIP
+        '16eddba7...'
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

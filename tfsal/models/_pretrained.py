@@ -11,11 +11,12 @@ Example:
     >>> net = tfsal.models.create_model("fastsal-c", weights="osie-eyecrowd")                      # doctest: +SKIP
 """
 import dataclasses
-import hashlib
 import json
 import os
 
 import numpy as np
+
+from tfsal._io import sha256_file
 
 __all__ = ["ShippedWeights", "SHIPPED", "DEFAULT_MODEL", "DEFAULT_WEIGHTS", "WEIGHTS_DIR", "shipped_names",
            "shipped_weights", "save_weights_npz", "load_weights_npz", "load_shipped_weights", "load_pretrained"]
@@ -92,14 +93,6 @@ def shipped_weights(model=None):
     return [SHIPPED[k] for k in sorted(SHIPPED) if model is None or k[0] == model]
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_weights_npz(model, path, meta):
     """Write every variable of ``model`` as float16 into an ``.npz`` with a ``__meta__`` JSON record.
 
@@ -174,7 +167,7 @@ def load_shipped_weights(model, model_name, name):
     if not os.path.isfile(entry.path):
         raise FileNotFoundError(f"shipped weights file {entry.path!r} is missing from the installed package; "
                                 "reinstall tfsal")
-    got = _sha256(entry.path)
+    got = sha256_file(entry.path)
     if got != entry.sha256:
         raise ValueError(f"shipped weights file {entry.path!r} has sha256 {got}, expected {entry.sha256}; "
                          "reinstall tfsal")
