@@ -77,6 +77,12 @@ PAPER_A = {"params": 3.65e6, "gflops": 1.32, "source": "Hu & McGuinness 2021 (Fa
 
 _BN = {"momentum": 0.9, "epsilon": 1e-5}
 
+# What the registry knows of both FastSal models: sizes, recipes (from scratch / from the pretrained start), start,
+# input normalisation inside the model, output kind.
+_REGISTRY_FACTS = {"default_input_shape": (192, 256, 3), "test_input_shape": (64, 96, 3), "recipe": "fastsal",
+                   "start_weights": IMAGENET_DOGS, "start_recipe": "fastsal-pretrained",
+                   "preprocessing": "mobilenet", "output_kind": "sigmoid"}
+
 
 def fastsal_encoder(inputs, weights=None, model_name="fastsal"):
     """MobileNetV2 on raw RGB ``inputs`` with FastSal's four feature blocks.
@@ -172,14 +178,8 @@ def _finish(model, weights, model_name):
 
 @register_model(
     "fastsal-c",
-    default_input_shape=(192, 256, 3),
-    test_input_shape=(64, 96, 3),
     paper=PAPER_C,
-    recipe="fastsal",
-    start_weights=IMAGENET_DOGS,
-    start_recipe="fastsal-pretrained",
-    preprocessing="mobilenet",
-    output_kind="sigmoid",
+    **_REGISTRY_FACTS,
 )
 def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c",
               blur_sigma=None):
@@ -220,15 +220,9 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
 
 @register_model(
     "fastsal-a",
-    default_input_shape=(192, 256, 3),
-    test_input_shape=(64, 96, 3),
     paper=PAPER_A,
-    recipe="fastsal",
     aliases=("fastsal",),
-    start_weights=IMAGENET_DOGS,
-    start_recipe="fastsal-pretrained",
-    preprocessing="mobilenet",
-    output_kind="sigmoid",
+    **_REGISTRY_FACTS,
 )
 def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a",
               blur_sigma=None):
