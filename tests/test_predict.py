@@ -217,8 +217,11 @@ def test_model_argument_is_optional(models, tmp_path, monkeypatch):
     assert split_model_argument(["fastsal-a"]) == (None, ["fastsal-a"])
     with pytest.raises(FileNotFoundError, match="missing.keras"):
         tfsal.runtime.resolve_model(split_model_argument(["missing.keras", src])[0])
+    import importlib.util
+    onnx_message = ("not a valid .onnx model" if importlib.util.find_spec("onnxruntime")
+                    else "needs ONNX Runtime, which is not installed")  # the optional [onnx] extra
     for name, message in [("junk.tflite", "not a valid .tflite model"), ("junk.keras", "cannot load model"),
-                          ("junk.onnx", "not a valid .onnx model")]:
+                          ("junk.onnx", onnx_message)]:
         (tmp_path / name).write_bytes(b"not a model")
         with pytest.raises(ValueError, match=rf"{name}.*{message}|{message}.*{name}"):
             tfsal.runtime.resolve_model(str(tmp_path / name))
