@@ -39,7 +39,8 @@ def test_quantization_points_follow_tflite_fusion():
 
 
 def test_simulation_predicts_the_real_int8_file(tmp_path, tiny):
-    from tfsal.export import _cc, export_model
+    from tfsal.export import export_model
+    from tfsal.kernels import cc
     from tfsal.predict import load_model
     from tfsal.quantize import calibrate_ranges, simulate_int8
     from tfsal.runtime import TFLiteRunner
@@ -57,7 +58,7 @@ def test_simulation_predicts_the_real_int8_file(tmp_path, tiny):
     err_sim, err_float = np.abs(demo_cal - real).mean(), np.abs(flt - real).mean()
     assert err_sim < err_float
     assert np.abs(demo_cal - real).max() < 8 / 256
-    assert min(_cc(a, b) for a, b in zip(demo_cal, real)) > 0.99
+    assert min(cc(a, b) for a, b in zip(demo_cal, real)) > 0.99
     ranges = calibrate_ranges(model, cal)
     assert all(lo <= 0 <= hi for lo, hi in ranges.values())
     with pytest.raises(ValueError, match="not quantisation points"):

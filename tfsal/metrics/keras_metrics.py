@@ -24,10 +24,12 @@ Example:
 import keras
 from keras import ops
 
-from tfsal.metrics._numpy import MATLAB_EPS
 from tfsal.errors import UserError
+from tfsal.kernels import EPS
+from tfsal.kernels import ops as kops
+from tfsal.metrics._numpy import KERAS_METRICS
 
-__all__ = ["tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim", "NSS", "CC", "KLD", "SIM"]
+__all__ = ["tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim", "NSS", "CC", "KLD", "SIM", "KERAS_CLASSES"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def _n_pixels(x):
 
 
 def _is_constant(x):
-    return ops.equal(ops.max(x, axis=_AXES), ops.min(x, axis=_AXES))
+    return kops.is_constant(x, _AXES)
 
 
 def _safe_div(num, den, ok):
@@ -126,20 +128,12 @@ def tensor_cc(saliency_map, saliency_map_gt):
         >>> tensor_cc(pred, gt)  # doctest: +SKIP
     """
     s, g = _prepare(saliency_map, saliency_map_gt, "saliency_map", "saliency_map_gt")
-    ds = s - ops.mean(s, axis=_AXES, keepdims=True)
-    dg = g - ops.mean(g, axis=_AXES, keepdims=True)
-    num = ops.sum(ds * dg, axis=_AXES)
-    den = ops.sqrt(ops.sum(ds * ds, axis=_AXES) * ops.sum(dg * dg, axis=_AXES))
-    ok = ops.logical_not(ops.logical_or(_is_constant(s), _is_constant(g)))
-    ok = ops.logical_and(ok, ops.greater(den, 0))
-    return ops.clip(_safe_div(num, den, ok), -1.0, 1.0)
+    return kops.cc(s, g, _AXES)  # tfsal.kernels' one CC rule: 0 when either map is constant
 
 
 def _sum_normalise(x):
     """``x / sum(x)`` where the map has a non-zero value; an all-zero map stays zero (``KLdiv.m``)."""
-    total = ops.sum(x, axis=_AXES, keepdims=True)
-    nonzero = ops.any(ops.not_equal(x, 0), axis=_AXES, keepdims=True)
-    return ops.where(nonzero, x / ops.where(ops.equal(total, 0), ops.ones_like(total), total), x)
+    return kops.sum_normalise(x, _AXES)
 
 
 def tensor_kld(saliency_map, saliency_map_gt):
@@ -158,20 +152,13 @@ def tensor_kld(saliency_map, saliency_map_gt):
     s, g = _prepare(saliency_map, saliency_map_gt, "saliency_map", "saliency_map_gt")
     p = _sum_normalise(s)
     g = _sum_normalise(g)
-    eps = ops.cast(MATLAB_EPS, s.dtype)  # MATLAB eps, as in KLdiv.m
+    eps = ops.cast(EPS, s.dtype)  # MATLAB eps, as in KLdiv.m
     return ops.sum(g * ops.log(eps + g / (p + eps)), axis=_AXES)
 
 
 def _sim_normalise(x):
     """``similarity.m``: min-max then sum-normalise; all-zero stays zero; constant non-zero becomes uniform."""
-    mn = ops.min(x, axis=_AXES, keepdims=True)
-    mx = ops.max(x, axis=_AXES, keepdims=True)
-    rng = mx - mn
-    varying = ops.greater(rng, 0)
-    mm = ops.where(varying, (x - mn) / ops.where(varying, rng, ops.ones_like(rng)), ops.ones_like(x))
-    nonzero = ops.any(ops.not_equal(x, 0), axis=_AXES, keepdims=True)
-    mm = ops.where(nonzero, mm, ops.zeros_like(x))
-    return _sum_normalise(mm)
+    return kops.minmax_density(x, _AXES, zero_stays_zero=True)
 
 
 def tensor_sim(saliency_map, saliency_map_gt):
@@ -277,8 +264,18 @@ class NSS(_SaliencyMean):
         return _nss_parts(y_pred, self._channel(y_true, 1))
 
 
+class _MapMean(_SaliencyMean):
+    """A metric of the ground-truth saliency map in channel 0 of ``y_true`` (images with an all-zero map: weight 0)."""
+
+    _kernel = None  # the tensor function, e.g. tensor_cc
+
+    def _values(self, y_true, y_pred):
+        gt = self._channel(y_true, 0)
+        return type(self)._kernel(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+
+
 @keras.saving.register_keras_serializable(package="tfsal")
-class CC(_SaliencyMean):
+class CC(_MapMean):
     """Mean CC over images; reads the ground-truth saliency map from channel 0 of ``y_true``.
 
     Args:
@@ -293,14 +290,11 @@ class CC(_SaliencyMean):
     """
 
     _default_name = "cc"
-
-    def _values(self, y_true, y_pred):
-        gt = self._channel(y_true, 0)
-        return tensor_cc(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+    _kernel = staticmethod(tensor_cc)
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
-class KLD(_SaliencyMean):
+class KLD(_MapMean):
     """Mean KLD over images (lower is better); reads the ground-truth map from channel 0 of ``y_true``.
 
     Args:
@@ -315,14 +309,11 @@ class KLD(_SaliencyMean):
     """
 
     _default_name = "kld"
-
-    def _values(self, y_true, y_pred):
-        gt = self._channel(y_true, 0)
-        return tensor_kld(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+    _kernel = staticmethod(tensor_kld)
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
-class SIM(_SaliencyMean):
+class SIM(_MapMean):
     """Mean SIM over images; reads the ground-truth saliency map from channel 0 of ``y_true``.
 
     Args:
@@ -337,7 +328,8 @@ class SIM(_SaliencyMean):
     """
 
     _default_name = "sim"
+    _kernel = staticmethod(tensor_sim)
 
-    def _values(self, y_true, y_pred):
-        gt = self._channel(y_true, 0)
-        return tensor_sim(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+
+#: The Keras metric classes by benchmark name, from the metrics table (:data:`tfsal.metrics.KERAS_METRICS`).
+KERAS_CLASSES = {name: globals()[cls] for name, cls in KERAS_METRICS.items()}
