@@ -27,7 +27,7 @@ from keras import ops
 from tfsal.errors import UserError
 from tfsal.kernels import EPS
 from tfsal.kernels import ops as kops
-from tfsal.metrics._numpy import KERAS_METRICS
+from tfsal.metrics._numpy import METRICS
 
 __all__ = ["tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim", "NSS", "CC", "KLD", "SIM", "KERAS_CLASSES"]
 
@@ -236,32 +236,20 @@ def _gt_valid(gt):
     return ops.any(ops.not_equal(gt, 0), axis=_AXES)
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class NSS(_SaliencyMean):
-    """Mean NSS over images; reads the fixation map from channel 1 of ``y_true``.
+class _FixationMean(_SaliencyMean):
+    """A metric of the binary fixation map in channel 1 of ``y_true`` (images without fixations: weight 0)."""
 
-    Args:
-        name: metric name (default ``"nss"``).
-        dtype: dtype of the state and result (default float32).
-
-    Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean NSS of all images with at least one fixation.
-
-    Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[NSS()])  # doctest: +SKIP
-    """
-
-    _default_name = "nss"
+    _parts = None  # (y_pred, fixation map) -> (values (B,), valid (B,)), e.g. _nss_parts
 
     def _values(self, y_true, y_pred):
         y_true = ops.convert_to_tensor(y_true)
         c = y_true.shape[-1]
         if c is not None and c < 2:
             raise UserError(
-                "NSS needs y_true of shape (B, H, W, 2) with the binary fixation map in channel 1 "
+                f"{type(self).__name__} needs y_true of shape (B, H, W, 2) with the binary fixation map in channel 1 "
                 f"(channel 0: saliency map); got y_true with {c} channel(s), shape {tuple(y_true.shape)}"
             )
-        return _nss_parts(y_pred, self._channel(y_true, 1))
+        return type(self)._parts(y_pred, self._channel(y_true, 1))
 
 
 class _MapMean(_SaliencyMean):
@@ -274,62 +262,35 @@ class _MapMean(_SaliencyMean):
         return type(self)._kernel(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class CC(_MapMean):
-    """Mean CC over images; reads the ground-truth saliency map from channel 0 of ``y_true``.
+_CLASS_DOC = """Mean {name} over images ({better} is better; ``{matlab}``); reads {reads} of ``y_true``.
 
     Args:
-        name: metric name (default ``"cc"``).
+        name: metric name (default ``"{lower}"``).
         dtype: dtype of the state and result (default float32).
 
     Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean CC of all images with a non-zero ground truth.
+        A ``keras.metrics.Metric``; ``result()`` is the mean {name} of all images with {valid}.
 
     Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[CC()])  # doctest: +SKIP
+        >>> model.compile(optimizer="adam", loss=loss, metrics=[{cls}()])  # doctest: +SKIP
     """
 
-    _default_name = "cc"
-    _kernel = staticmethod(tensor_cc)
+
+def _metric_class(name, info):
+    """The registered ``keras.metrics.Metric`` class of one row of the metrics table (:data:`METRICS`)."""
+    lower = info.keras.lower()
+    fixations = "fixation_map" in info.requires
+    doc = _CLASS_DOC.format(
+        name=name, better="higher" if info.higher_is_better else "lower", matlab=info.matlab_file, lower=lower,
+        cls=info.keras, reads="the fixation map from channel 1" if fixations else "the ground-truth map from channel 0",
+        valid="at least one fixation" if fixations else "a non-zero ground truth")
+    body = ({"_parts": staticmethod(globals()[f"_{lower}_parts"])} if fixations
+            else {"_kernel": staticmethod(globals()[f"tensor_{lower}"])})
+    cls = type(info.keras, (_FixationMean if fixations else _MapMean,),
+               {"__doc__": doc, "__module__": __name__, "_default_name": lower, **body})
+    return keras.saving.register_keras_serializable(package="tfsal")(cls)
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class KLD(_MapMean):
-    """Mean KLD over images (lower is better); reads the ground-truth map from channel 0 of ``y_true``.
-
-    Args:
-        name: metric name (default ``"kld"``).
-        dtype: dtype of the state and result (default float32).
-
-    Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean KLD of all images with a non-zero ground truth.
-
-    Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[KLD()])  # doctest: +SKIP
-    """
-
-    _default_name = "kld"
-    _kernel = staticmethod(tensor_kld)
-
-
-@keras.saving.register_keras_serializable(package="tfsal")
-class SIM(_MapMean):
-    """Mean SIM over images; reads the ground-truth saliency map from channel 0 of ``y_true``.
-
-    Args:
-        name: metric name (default ``"sim"``).
-        dtype: dtype of the state and result (default float32).
-
-    Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean SIM of all images with a non-zero ground truth.
-
-    Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[SIM()])  # doctest: +SKIP
-    """
-
-    _default_name = "sim"
-    _kernel = staticmethod(tensor_sim)
-
-
-#: The Keras metric classes by benchmark name, from the metrics table (:data:`tfsal.metrics.KERAS_METRICS`).
-KERAS_CLASSES = {name: globals()[cls] for name, cls in KERAS_METRICS.items()}
+#: The Keras metric classes by benchmark name, generated from the metrics table (:data:`tfsal.metrics.METRICS`).
+KERAS_CLASSES = {name: _metric_class(name, info) for name, info in METRICS.items() if info.keras}
+NSS, CC, KLD, SIM = (KERAS_CLASSES[name] for name in ("NSS", "CC", "KLD", "SIM"))
