@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tfsal import receptive, viz
+from tfsal import receptive, visualize, viz
 
 
 # ---------------------------------------------------------------- overlays and grids
@@ -250,10 +250,10 @@ def test_write_overlay_refuses_an_existing_file_unless_overwrite(tmp_path):
     out = tmp_path / "o.png"
     out.write_bytes(b"keep me")
     with pytest.raises(FileExistsError, match="o.png"):
-        viz.write_overlay(model, image, out)
+        visualize.write_overlay(model, image, out)
     assert out.read_bytes() == b"keep me"
     with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]"):
-        viz.write_overlay(model, image, tmp_path / "n.png", alpha=2)
-    viz.write_overlay(model, image, out, overwrite=True)
+        visualize.write_overlay(model, image, tmp_path / "n.png", alpha=2)
+    visualize.write_overlay(model, image, out, overwrite=True)
     assert cv2.imread(str(out)).shape == (20, 24, 3)
     assert sorted(os.listdir(tmp_path)) == ["img.jpg", "o.png"]  # no temporary file left

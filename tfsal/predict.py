@@ -20,10 +20,11 @@ import time
 import cv2
 import numpy as np
 
+from tfsal._draw import map_to_uint8
 from tfsal._io import check_unlocked, image_size, list_images, output_lock, png_complete, read_image, write_npy, write_png
+from tfsal._progress import Progress
 from tfsal.errors import UserError
 from tfsal.runtime import is_model_argument, load_model, resize_image, resolve_model
-from tfsal.viz import map_to_uint8
 
 __all__ = ["load_model", "predict_maps", "iter_maps", "predict", "PredictResult", "split_model_argument"]
 
@@ -306,7 +307,7 @@ def _complete(src, targets):
 
 
 def _to_uint8(saliency):
-    """:func:`tfsal.viz.map_to_uint8` in float32 with OpenCV (≈ 0.5 ms instead of ≈ 10 ms for 1024x768; equal to
+    """:func:`tfsal._draw.map_to_uint8` in float32 with OpenCV (≈ 0.5 ms instead of ≈ 10 ms for 1024x768; equal to
     within one grey level from float32 rounding)."""
     if not cv2.checkRange(saliency):
         return map_to_uint8(saliency)  # NaN/inf: the reference handles them
@@ -410,8 +411,6 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
 def _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwrite, resume, skip_bad, workers,
          progress):
     """The loop of :func:`predict` (the output folder is locked): maps from :func:`iter_maps` to a writer pool."""
-    from tfsal._progress import Progress
-
     bar = Progress(total, "predict") if progress else None
     writes = collections.deque()
     writer = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="tfsal-write")
