@@ -182,6 +182,7 @@ def info_cmd(name, image_size):
     click.echo(f"(GFLOPs = 2 x multiply-accumulates of conv/dense layers; GMACs {info['macs'] / 1e9:.2f})")
     if paper.get("source"):
         click.echo(f"paper figures: {paper['source']}")
+    click.echo(f"task: {info['task']}; input: {info['preprocessing']}; output: {info['output']}")
 
 
 @main.command("train", cls=_Command)

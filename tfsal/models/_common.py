@@ -122,8 +122,9 @@ def describe_model(name, input_shape=None):
         input_shape: ``(H, W, 3)``; the model's default when ``None``.
 
     Returns:
-        A dict with ``name``, ``input_shape``, ``params``, ``macs``, ``gflops`` (2 × MACs / 1e9) and
-        ``paper`` (the paper's figures, possibly empty).
+        A dict with ``name``, ``input_shape``, ``params``, ``macs``, ``gflops`` (2 × MACs / 1e9), ``paper`` (the
+        paper's figures, possibly empty) and the registry's facts: ``task``, ``preprocessing`` and ``output`` (one
+        sentence each, from the :class:`~tfsal.models._registry.ModelEntry`).
 
     Example:
         >>> info = describe_model("fastsal-a")
@@ -141,4 +142,7 @@ def describe_model(name, input_shape=None):
         "macs": macs,
         "gflops": flops / 1e9,
         "paper": dict(entry.paper),
+        "task": entry.task,
+        "preprocessing": entry.preprocessing_text,
+        "output": entry.meaning,
     }
