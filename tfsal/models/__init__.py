@@ -80,6 +80,9 @@ _registry.set_loader(_load_builders)
 
 def __getattr__(name):
     if name not in _LAZY:
+        if name in {info.name for info in pkgutil.iter_modules(__path__)}:  # a sub-module, as the eager import had
+            _registry.load_builders()
+            return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     _registry.load_builders()
     value = getattr(importlib.import_module(_LAZY[name]), name)
