@@ -7,9 +7,10 @@ revision extracted to a temporary folder (default 67968ca, before issue 18's lay
 
     nice -n 15 python benchmarks/bench_imports.py [--before-rev REV] [--rounds 3]
 
-Measured (2 shared cores under load, 3 rounds, medians): ``import tfsal.models`` 37.9 s before, 1.06 s after
-(TensorFlow no longer imported; ratio 35.7); ``import tfsal.predict, tfsal.runtime`` 1.24 s before, 1.48 s after
-(ratio 0.8: the models front door, registry and shipped-weights index now load with the runtime).
+Measured (2 shared cores under heavy load, 3 rounds, medians, seconds before → after): ``import tfsal.models``
+36.88 → 1.27 (ratio 29.1; TensorFlow no longer imported), ``import tfsal.predict, tfsal.runtime`` 1.40 → 1.09
+(1.3), ``import tfsal.viz`` 0.95 → 1.20 (0.8), ``import tfsal`` 0.04 → 0.00; an earlier run of the same
+comparison gave 1.24 → 1.48 for predict + runtime, so differences under ~0.3 s are the machine's noise.
 """
 import argparse
 import os
