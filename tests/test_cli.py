@@ -35,6 +35,8 @@ def test_info_prints_params_and_paper():
     result = run("info", "fastsal-c")
     assert result.exit_code == 0, result.output
     assert "2.61M" in result.output and "2.57M" in result.output and "1.32" in result.output
+    # the registry entry's facts: what the model is for, what it takes and what it gives
+    assert "task: saliency; input: x / 127.5 - 1" in result.output and "output: saliency map: sigmoid" in result.output
 
 
 def test_train_writes_run_directory(trained_run):

@@ -5,19 +5,48 @@ import pytest
 import keras
 
 from tfsal.models import create_model, describe_model, list_models, model_info
+from tfsal.models._registry import OUTPUT_KINDS, PREPROCESSING, TASKS, model_facts
 from tfsal.losses import SaliencyLoss
 from tfsal.train import get_recipe
 
-ALL = list_models()
+ALL = list_models(task=None)  # every registered model: the saliency models and the classifiers
 
 
 def _inputs(shape, batch=2, seed=0):
     return (np.random.default_rng(seed).random((batch, *shape)) * 255).astype("float32")
 
 
+def _trains(model, x, y, steps=5):
+    """A compiled model's loss falls over a few steps on one batch."""
+    first = float(model.train_on_batch(x, y))
+    for _ in range(steps):
+        last = float(model.train_on_batch(x, y))
+    assert np.isfinite(first) and last < first, (first, last)
+
+
+def _classifier_contract(entry, tmp_path):
+    """A classifier (``task="classifier"``): class probabilities out, one training step, a .keras round trip."""
+    keras.utils.set_random_seed(0)
+    model = create_model(entry.name, input_shape=entry.test_input_shape, weights=None, **entry.test_kwargs)
+    classes = entry.test_kwargs["num_classes"]
+    x = [_inputs(tuple(t.shape[1:])) / (255.0 if t.shape[-1] == 1 else 1.0) for t in model.inputs]
+    x = x if len(x) > 1 else x[0]
+    out = np.asarray(model(x, training=False))
+    assert out.shape == (2, classes) and (out >= 0).all()
+    np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    _trains(model, x, np.array([0, classes - 1]))
+    path = tmp_path / f"{entry.name}.keras"
+    model.save(path)
+    np.testing.assert_allclose(model.predict_on_batch(x), keras.models.load_model(path).predict_on_batch(x),
+                               rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_model_contract(name, tmp_path):
     entry = model_info(name)
+    if entry.task == "classifier":
+        return _classifier_contract(entry, tmp_path)
     # Builds at its default size with the right output shape.
     model = create_model(name, weights=None)
     h, w, _ = entry.default_input_shape
@@ -40,15 +69,32 @@ def test_model_contract(name, tmp_path):
     # The model's own recipe loss (e.g. MSE for Pan's linear-output shallow net, KLD + CC + BCE for FastSal).
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SaliencyLoss(get_recipe(entry.recipe).loss))
     model.optimizer.build(model.trainable_variables)  # as tfsal.train does: the train step is traced once, not twice
-    first = float(model.train_on_batch(x, y))
-    for _ in range(5):
-        last = float(model.train_on_batch(x, y))
-    assert np.isfinite(first) and last < first, (first, last)
+    _trains(model, x, y)
 
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(model.predict_on_batch(x), loaded.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_entry_describes_the_built_model(name):
+    """The registry's facts (task, preprocessing, output kind and range) are those of the model it builds."""
+    entry = model_info(name)
+    assert entry.task in TASKS and entry.output_kind in OUTPUT_KINDS and entry.preprocessing in PREPROCESSING
+    assert (entry.task == "classifier") == (entry.output_kind == "class-probabilities")
+    assert (name in list_models()) == (entry.task == "saliency")
+    model = create_model(name, input_shape=entry.test_input_shape, weights=None, **entry.test_kwargs)
+    facts = model_facts(model)
+    assert facts["registered_name"] == name and facts["task"] == entry.task
+    assert facts["output_kind"] == entry.output_kind and facts["preprocessing"] == entry.preprocessing
+    x = [_inputs(tuple(t.shape[1:]), seed=1) / (255.0 if t.shape[-1] == 1 else 1.0) for t in model.inputs]
+    out = np.asarray(model(x if len(x) > 1 else x[0], training=False), np.float64)
+    lo, hi = entry.value_range or (None, None)
+    assert lo is None or out.min() >= lo - 1e-6, (out.min(), entry.value_range)
+    assert hi is None or out.max() <= hi + 1e-6, (out.max(), entry.value_range)
+    if entry.output_kind == "density":
+        np.testing.assert_allclose(out.reshape(len(out), -1).sum(-1), 1.0, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["fastsal-a", "fastsal-c"])
@@ -66,7 +112,11 @@ def test_fastsal_taps_and_blocks_by_name(name):
         layer = "fastsal_e1_concat" if key == "e1" else f"fastsal_{key}_d2s"
         shape = model.get_layer(layer).output.shape
         assert shape[-1] == c and shape[1] == 64 // strides[key]
-    assert model.get_layer("fastsal_preprocess") is not None
+    # the registry's "mobilenet" preprocessing, inside the model: raw 0 → -1, 255 → 1
+    assert model_info(name).preprocessing == "mobilenet"
+    pre = keras.Model(model.input, model.get_layer("fastsal_preprocess").output)
+    ends = np.asarray(pre(np.stack([np.zeros((64, 96, 3)), np.full((64, 96, 3), 255.0)]).astype("float32")))
+    np.testing.assert_allclose(ends[:, 0, 0, 0], [-1.0, 1.0], atol=1e-6)
 
 
 def test_fastsal_c_decoder_widths():

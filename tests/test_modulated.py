@@ -4,7 +4,7 @@ import pytest
 
 import keras
 
-from tfsal.models import list_models
+from tfsal.models import create_model, list_models, model_info
 from tfsal.models.modulated_resnet import (
     SaliencyModulation,
     baseline_resnet50,
@@ -35,9 +35,16 @@ def _train_step(model, x, y):
     assert np.isfinite(loss)
 
 
-def test_not_in_saliency_registry():
+def test_in_the_registry_as_classifiers_not_saliency_models():
     assert set(list_classifiers()) == {"modulated-resnet50", "baseline-resnet50"}
-    assert not set(list_classifiers()) & set(list_models(include_aliases=True))
+    assert not set(list_classifiers()) & set(list_models(include_aliases=True))  # the saliency models only
+    assert set(list_classifiers()) <= set(list_models(task=None))
+    for name in list_classifiers():
+        entry = model_info(name)
+        assert (entry.task, entry.output_kind, entry.preprocessing) == ("classifier", "class-probabilities", "caffe")
+    assert create_model("baseline-resnet50", **SMALL).output_shape == (None, 4)
+    with pytest.raises(ValueError, match="unknown classifier 'fastsal-a'"):
+        create_classifier("fastsal-a")
 
 
 def test_modulated_builds_fuses_and_trains(tmp_path):

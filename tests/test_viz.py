@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tfsal import receptive, viz
+from tfsal import receptive, visualize, viz
 
 
 # ---------------------------------------------------------------- overlays and grids
@@ -250,10 +250,27 @@ def test_write_overlay_refuses_an_existing_file_unless_overwrite(tmp_path):
     out = tmp_path / "o.png"
     out.write_bytes(b"keep me")
     with pytest.raises(FileExistsError, match="o.png"):
-        viz.write_overlay(model, image, out)
+        visualize.write_overlay(model, image, out)
     assert out.read_bytes() == b"keep me"
     with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\]"):
-        viz.write_overlay(model, image, tmp_path / "n.png", alpha=2)
-    viz.write_overlay(model, image, out, overwrite=True)
+        visualize.write_overlay(model, image, tmp_path / "n.png", alpha=2)
+    visualize.write_overlay(model, image, out, overwrite=True)
     assert cv2.imread(str(out)).shape == (20, 24, 3)
     assert sorted(os.listdir(tmp_path)) == ["img.jpg", "o.png"]  # no temporary file left
+
+
+def test_filter_grid_shows_bgr_kernels_of_a_caffe_model_as_rgb():
+    """A conv fed by a caffe VGGPreprocess sees BGR: its kernel's first input channel is blue on screen."""
+    import keras
+
+    from tfsal.models.vgg_encdec import VGGPreprocess
+
+    kernel = np.zeros((3, 3, 3, 1), np.float32)
+    kernel[..., 0, 0] = 1.0  # weight on the conv's first input channel only
+    inp = keras.Input((8, 8, 3))
+    for pre, colour in ((lambda x: VGGPreprocess("caffe", name="pre")(x), [0, 0, 255]), (lambda x: x, [255, 0, 0])):
+        conv = keras.layers.Conv2D(1, 3, name="conv", use_bias=False)
+        model = keras.Model(inp, conv(pre(inp)))
+        conv.set_weights([kernel])
+        grid = viz.conv_filter_grid(model, tile=8)
+        assert grid[2 + 4, 2 + 4].tolist() == colour

@@ -20,6 +20,7 @@ _LAZY = {
     "models": ("tfsal.models", None),
     "data": ("tfsal.data", None),
     "viz": ("tfsal.viz", None),
+    "visualize": ("tfsal.visualize", None),
     "sampler": ("tfsal.sampler", None),
     "keras_metrics": ("tfsal.metrics.keras_metrics", None),
     "read_image": ("tfsal._io", "read_image"),

@@ -21,6 +21,7 @@ import numpy as np
 
 from tfsal import checks
 from tfsal.errors import UserError
+from tfsal.runtime import OnnxRunner, TFLiteRunner, resolve_model
 
 __all__ = ["benchmark", "format_table", "header", "time_callable", "parity_warning"]
 
@@ -74,8 +75,6 @@ def header():
 
 
 def _keras_row(path, runs, warmup):
-    from tfsal.runtime import resolve_model
-
     runner = resolve_model(path)
     h, w = runner.input_size
     x = np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype(np.float32)
@@ -85,8 +84,6 @@ def _keras_row(path, runs, warmup):
 
 
 def _tflite_row(path, n, runs, warmup):
-    from tfsal.runtime import TFLiteRunner
-
     runner = TFLiteRunner(path, num_threads=int(n))
     interp, inp = runner.interp, runner.inp
     shape = inp["shape"]
@@ -145,8 +142,6 @@ def _tflite_variant(path, interp):
 
 def _onnx_row(path, n, runs, warmup):
     import onnxruntime as ort
-
-    from tfsal.runtime import OnnxRunner
 
     runner = OnnxRunner(path, num_threads=int(n))
     h, w = runner.input_size

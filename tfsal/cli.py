@@ -182,6 +182,7 @@ def info_cmd(name, image_size):
     click.echo(f"(GFLOPs = 2 x multiply-accumulates of conv/dense layers; GMACs {info['macs'] / 1e9:.2f})")
     if paper.get("source"):
         click.echo(f"paper figures: {paper['source']}")
+    click.echo(f"task: {info['task']}; input: {info['preprocessing']}; output: {info['output']}")
 
 
 @main.command("train", cls=_Command)
@@ -483,7 +484,7 @@ def visualize_group():
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 def visualize_overlay_cmd(model_path, image, out, **kwargs):
     """Predict IMAGE with MODEL_PATH (.keras) and write the map drawn over the image."""
-    from tfsal.viz import write_overlay
+    from tfsal.visualize import write_overlay
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     picture = write_overlay(model_path, image, out, **kwargs)
@@ -498,7 +499,7 @@ def visualize_overlay_cmd(model_path, image, out, **kwargs):
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing --out file.")
 def visualize_filters_cmd(model, out, **kwargs):
     """Write the filters of MODEL's first conv layer (a .keras file, or a model name: random weights) as a grid."""
-    from tfsal.viz import write_filter_grid
+    from tfsal.visualize import write_filter_grid
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     picture = write_filter_grid(model, out, **kwargs)

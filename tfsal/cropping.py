@@ -28,7 +28,11 @@ import numpy as np
 from tfsal import crop as _crop
 from tfsal._io import atomic_write, list_images, read_image
 from tfsal._progress import Progress as _progress
+from tfsal._draw import normalize_map
+from tfsal.data import read_examples, saliency_map_from_fixations
+from tfsal.data._common import image_size
 from tfsal.evaluate import _map_stream, _resolve, as_saved_map
+from tfsal.runtime import Runner, resize_image, resolve_model
 
 __all__ = ["CROPS_JSON", "OVERLAY_MAX_SIDE", "JPEG_QUALITY", "CROP_RULES", "saliency_function", "crop_images",
            "overlay_boxes", "CropEvaluation", "evaluate_crop"]
@@ -75,8 +79,6 @@ def saliency_function(model=None):
     Example:
         >>> fn, label = saliency_function("best_int8.tflite")  # doctest: +SKIP
     """
-    from tfsal.runtime import Runner, resize_image, resolve_model
-
     if isinstance(model, str) and model == "pretrained":
         model = None
     if callable(model) and not isinstance(model, Runner) and not hasattr(model, "predict_on_batch"):
@@ -123,8 +125,6 @@ def overlay_boxes(image, crops, saliency_map=None, max_side=OVERLAY_MAX_SIDE):
         >>> overlay_boxes(np.zeros((60, 80, 3), np.uint8), [Crop("1:1", (10, 0, 60, 60), 0.5)]).shape
         (60, 80, 3)
     """
-    from tfsal.viz import normalize_map
-
     H, W = image.shape[:2]
     scale = min(1.0, max_side / max(H, W))
     size = (max(1, round(W * scale)), max(1, round(H * scale)))
@@ -155,8 +155,6 @@ def overlay_boxes(image, crops, saliency_map=None, max_side=OVERLAY_MAX_SIDE):
 def _upright_size(path):
     """``(width, height)`` from the file header, as :func:`tfsal.read_image` returns the image: OpenCV turns photos
     upright by their EXIF orientation, so orientations 5-8 (a quarter turn) swap the sides."""
-    from tfsal.data._common import image_size
-
     w, h = image_size(path)
     try:
         from PIL import Image
@@ -387,8 +385,6 @@ def evaluate_crop(model_or_baseline, data="demo", split="val", aspects=_crop.DEF
         >>> [r["aspect"] for r in res.rows], res.rows[0]["upper"] >= res.rows[0]["centre"]
         (['1:1'], True)
     """
-    from tfsal.data import read_examples, saliency_map_from_fixations
-
     start = time.time()
     aspects = _crop.parse_aspects(aspects)
     areas = _areas(area)
@@ -399,8 +395,6 @@ def evaluate_crop(model_or_baseline, data="demo", split="val", aspects=_crop.DEF
         raise ValueError("expected at least one dataset; got none")
     m = model_or_baseline
     if m is None or (isinstance(m, str) and m == "pretrained"):
-        from tfsal.runtime import resolve_model
-
         kind, obj, label = "model", resolve_model(None), "pretrained"
     else:
         kind, obj, label = _resolve(m)

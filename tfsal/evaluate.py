@@ -25,9 +25,17 @@ import time
 
 import numpy as np
 
-from tfsal._io import read_image
-from tfsal.data import centre_bias_map, fixation_map, saliency_map_from_fixations
+from tfsal._io import atomic_write, read_image
+from tfsal._progress import Progress
+from tfsal._version import __version__
+from tfsal.baselines import spectral_residual, uniform_map
+from tfsal.data import centre_bias_map, detect_layout, fixation_map, read_examples, saliency_map_from_fixations
 from tfsal.errors import UserError
+from tfsal.layers import OutputBlur
+from tfsal.metrics import DEFAULT_METRICS, METRIC_NAMES, METRICS, compute_all, make_other_map
+from tfsal.metrics._numpy import _canonical
+from tfsal.predict import iter_maps, predict_maps
+from tfsal.runtime import MODEL_SUFFIXES, Runner, is_model_argument, resolve_model
 
 __all__ = [
     "BASELINES",
@@ -54,17 +62,13 @@ _BASELINE_ALIASES = {
     "spectralresidual": "spectral-residual", "sr": "spectral-residual",
 }
 
-#: All eight benchmark metrics, in canonical order (the default of :func:`evaluate`).
-ALL_METRICS = ("AUC-Judd", "AUC-Borji", "sAUC", "NSS", "CC", "KLD", "SIM", "IG")
-
-#: Metrics printed after training (fast ones; :func:`evaluate` adds the sampled AUCs and IG).
-DEFAULT_METRICS = ("NSS", "CC", "KLD", "SIM", "AUC-Judd")
+#: All eight benchmark metrics, in canonical order (the default of :func:`evaluate`), and the fast ones printed
+#: after training: both from the one table, :data:`tfsal.metrics.METRICS`.
+ALL_METRICS = METRIC_NAMES
 
 
 def _canonical_metrics(metrics):
     """Canonical metric names (aliases such as ``"auc_judd"`` or ``"ig"`` accepted), in canonical order."""
-    from tfsal.metrics._numpy import _canonical
-
     if metrics is None:
         return ALL_METRICS
     if isinstance(metrics, str):
@@ -104,8 +108,6 @@ class _GroundTruth:
         return saliency_map_from_fixations(ex.normalized_fixations(), (ex.height, ex.width))
 
     def other_map(self, i, fix=None):
-        from tfsal.metrics import make_other_map
-
         if len(self.examples) < 2:
             raise UserError(f"sAUC needs at least 2 images (negatives come from the others); got {len(self.examples)}")
         ex = self.examples[i]
@@ -127,8 +129,6 @@ class _GroundTruth:
         return self._centre_bias[shape]
 
     def score(self, i, pred, metrics, seed=0):
-        from tfsal.metrics import compute_all
-
         ex = self.examples[i]
         pred = np.asarray(pred, np.float64)
         if pred.ndim == 3 and pred.shape[-1] == 1:
@@ -189,9 +189,6 @@ class EvaluationResult:
 
     def to_dict(self):
         """A JSON-ready dict: settings, ``metrics`` (mean, std, higher_is_better) and ``per_image`` scores."""
-        from tfsal import __version__
-        from tfsal.metrics import METRICS
-
         summary = self.summary()
         return {
             "model": self.model,
@@ -252,7 +249,6 @@ class EvaluationResult:
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(
                 f"output file {path!r} already exists; pass overwrite=True (--overwrite) to replace it")
-        from tfsal._io import atomic_write
 
         return atomic_write(path, self.to_json() + "\n", overwrite=overwrite)
 
@@ -282,8 +278,6 @@ def baseline_maps(name, examples, train_examples=None):
         >>> [m.shape for m in baseline_maps("uniform", val)]
         [(192, 256), (192, 256)]
     """
-    from tfsal.baselines import spectral_residual, uniform_map
-
     canonical = _baseline_name(name)
     if canonical is None:
         raise UserError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
@@ -301,8 +295,6 @@ def baseline_maps(name, examples, train_examples=None):
 def _resolve(model_or_baseline):
     """``(kind, object, label)`` with kind ``"baseline"``, ``"model"`` (a :class:`~tfsal.runtime.Runner`) or
     ``"callable"``."""
-    from tfsal.runtime import MODEL_SUFFIXES, Runner, is_model_argument, resolve_model
-
     if isinstance(model_or_baseline, (str, os.PathLike)):
         text = os.fspath(model_or_baseline)
         canonical = _baseline_name(text)
@@ -335,15 +327,11 @@ def _map_stream(kind, obj, examples, train_examples, batch_size):
         for ex in examples:
             yield obj(read_image(ex.image_path))
     else:
-        from tfsal.predict import iter_maps
-
         for _, m in iter_maps(obj, [e.image_path for e in examples], batch_size=batch_size):
             yield m
 
 
 def _layout(data):
-    from tfsal.data import detect_layout
-
     if data == "demo":
         return "nus"  # the built-in OSIE subset keeps OSIE's layout
     try:
@@ -387,8 +375,6 @@ def evaluate(model_or_baseline, data="demo", split="val", metrics=None, batch_si
         >>> result.summary()["NSS"]
         (0.0, 0.0)
     """
-    from tfsal.data import read_examples
-
     start_time = time.time()
     metrics = _canonical_metrics(metrics)
     for name, value in (("batch_size", batch_size), ("max_images", max_images)):
@@ -472,8 +458,6 @@ def score_maps(maps, examples, metrics=DEFAULT_METRICS, progress=False, train_ex
 
 def _score_stream(maps, gt, n, metrics, seed, progress_label):
     """Per-image scores of a stream of ``n`` predicted maps (each normalised by :func:`as_saved_map` first)."""
-    from tfsal._progress import Progress
-
     scores = {m: np.zeros(n) for m in metrics}
     bar = Progress(n, progress_label) if progress_label else None
     for i, p in enumerate(maps):
@@ -525,7 +509,6 @@ def with_output_blur(model, sigma, name="output_blur"):
     """``model`` followed by a fixed :class:`tfsal.layers.OutputBlur` of σ = ``sigma`` output pixels (0: itself)."""
     import keras
 
-    from tfsal.layers import OutputBlur
 
     if not sigma:
         return model
@@ -550,8 +533,6 @@ def select_blur(model, examples, sigmas=BLUR_SIGMAS, batch_size=8):
     Example:
         >>> sigma, scores = select_blur(model, tfsal.data.read_examples("demo", "val"))  # doctest: +SKIP
     """
-    from tfsal.predict import predict_maps
-
     images = [read_image(e.image_path) for e in examples]
     scores = {}
     for sigma in sigmas:
@@ -565,6 +546,4 @@ def select_blur(model, examples, sigmas=BLUR_SIGMAS, batch_size=8):
 def predict_examples(model, examples, batch_size=8):
     """Predicted maps for dataset examples (each at its image's own size); ``model`` as for
     :func:`tfsal.runtime.resolve_model`."""
-    from tfsal.predict import predict_maps
-
     return predict_maps(model, [e.image_path for e in examples], batch_size=batch_size)

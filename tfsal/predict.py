@@ -20,10 +20,11 @@ import time
 import cv2
 import numpy as np
 
+from tfsal._draw import map_to_uint8
 from tfsal._io import check_unlocked, image_size, list_images, output_lock, png_complete, read_image, write_npy, write_png
+from tfsal._progress import Progress
 from tfsal.errors import UserError
 from tfsal.runtime import is_model_argument, load_model, resize_image, resolve_model
-from tfsal.viz import map_to_uint8
 
 __all__ = ["load_model", "predict_maps", "iter_maps", "predict", "PredictResult", "split_model_argument"]
 
@@ -77,7 +78,6 @@ def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=No
     if errors not in ("raise", "yield"):
         raise UserError(f"errors must be 'raise' or 'yield'; got {errors!r}")
     runner = resolve_model(model)
-    depth = 2 * max(batch_size, workers)
 
     def load(src):
         if skip is not None and skip(src):
@@ -93,7 +93,13 @@ def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=No
             img = np.asarray(src)
         return resize_image(img, runner.size_for(img.shape)), img.shape[:2]
 
-    source = iter(images)
+    yield from _stream(runner, load, iter(images), batch_size, workers)
+
+
+def _stream(runner, load, source, batch_size, workers):
+    """The loop of :func:`iter_maps`: ``load`` runs ahead in a pool (at most ``2 × max(batch_size, workers)``
+    images), consecutive images of one input size share a forward pass, each map is resized back to its image."""
+    depth = 2 * max(batch_size, workers)
     pending = collections.deque()
     pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="tfsal-read")
 
@@ -306,7 +312,7 @@ def _complete(src, targets):
 
 
 def _to_uint8(saliency):
-    """:func:`tfsal.viz.map_to_uint8` in float32 with OpenCV (≈ 0.5 ms instead of ≈ 10 ms for 1024x768; equal to
+    """:func:`tfsal._draw.map_to_uint8` in float32 with OpenCV (≈ 0.5 ms instead of ≈ 10 ms for 1024x768; equal to
     within one grey level from float32 rounding)."""
     if not cv2.checkRange(saliency):
         return map_to_uint8(saliency)  # NaN/inf: the reference handles them
@@ -362,33 +368,11 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
     Example:
         >>> predict("runs/fastsal/best.keras", "photos/", "maps/", resume=True)  # doctest: +SKIP
     """
-    batch_size = _positive_int(batch_size, "batch_size")
-    workers = default_workers() if workers is None else _positive_int(workers, "workers")
-    if threads is not None:
-        threads = _positive_int(threads, "threads")
-    if out is None:
-        raise UserError("predict needs an output folder (out=..., --out DIR)")
-    if inputs is None:
-        raise UserError("predict needs images (an image file, a folder, or a list of them)")
-    if overwrite and resume:
-        raise UserError("overwrite and resume exclude each other: --resume keeps complete maps, --overwrite "
-                         "replaces them; pass one")
-    out = os.fspath(out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise NotADirectoryError(f"output {out!r} is a file; expected a folder for the maps")
-    if os.path.isdir(out):
-        check_unlocked(out)
-
+    batch_size, workers, threads, out = _check_options(inputs, out, batch_size, workers, threads, overwrite, resume)
     sources, total = _expand_inputs(inputs)
     seen = {}
     if total is not None:  # a known list: refuse clashes and existing outputs before loading the model
-        existing = [t for src in sources
-                    if (t := _check_target(src, _targets(src, out, save_npy), seen, overwrite, resume))]
-        if existing:
-            raise FileExistsError(f"{existing[0]!r} already exists ({len(existing)} output file(s) in all); pass "
-                                  "--resume to keep complete maps and predict the rest, --overwrite to replace "
-                                  "them, or choose another output folder")
-
+        _refuse_existing(sources, out, save_npy, seen, overwrite, resume)
     runner = resolve_model(model, num_threads=threads)
     created = not os.path.isdir(out)
     result = PredictResult(out=out, model=runner.name)
@@ -407,11 +391,40 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
     return result
 
 
+def _check_options(inputs, out, batch_size, workers, threads, overwrite, resume):
+    """:func:`predict`'s options checked: ``(batch_size, workers, threads, out)``; the output folder is unlocked."""
+    batch_size = _positive_int(batch_size, "batch_size")
+    workers = default_workers() if workers is None else _positive_int(workers, "workers")
+    if threads is not None:
+        threads = _positive_int(threads, "threads")
+    if out is None:
+        raise UserError("predict needs an output folder (out=..., --out DIR)")
+    if inputs is None:
+        raise UserError("predict needs images (an image file, a folder, or a list of them)")
+    if overwrite and resume:
+        raise UserError("overwrite and resume exclude each other: --resume keeps complete maps, --overwrite "
+                         "replaces them; pass one")
+    out = os.fspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(f"output {out!r} is a file; expected a folder for the maps")
+    if os.path.isdir(out):
+        check_unlocked(out)
+    return batch_size, workers, threads, out
+
+
+def _refuse_existing(sources, out, save_npy, seen, overwrite, resume):
+    """Refuse output-name clashes and (without ``overwrite``/``resume``) existing outputs of a known image list."""
+    existing = [t for src in sources
+                if (t := _check_target(src, _targets(src, out, save_npy), seen, overwrite, resume))]
+    if existing:
+        raise FileExistsError(f"{existing[0]!r} already exists ({len(existing)} output file(s) in all); pass "
+                              "--resume to keep complete maps and predict the rest, --overwrite to replace "
+                              "them, or choose another output folder")
+
+
 def _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwrite, resume, skip_bad, workers,
          progress):
     """The loop of :func:`predict` (the output folder is locked): maps from :func:`iter_maps` to a writer pool."""
-    from tfsal._progress import Progress
-
     bar = Progress(total, "predict") if progress else None
     writes = collections.deque()
     writer = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="tfsal-write")

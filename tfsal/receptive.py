@@ -29,7 +29,11 @@ import os
 import cv2
 import numpy as np
 
+from tfsal import checks
 from tfsal.errors import UserError
+from tfsal.models import create_model
+from tfsal.predict import load_model
+from tfsal.viz import bar_plot, label_tile, tile_grid, write_png
 
 __all__ = [
     "layer_chain",
@@ -58,10 +62,7 @@ def _get_model(model):
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if path.endswith(".keras") or os.path.sep in path:
-            from tfsal.predict import load_model
-
             return load_model(path)
-        from tfsal.models import create_model
 
         return create_model(path, weights=None)
     raise UserError(f"expected a keras.Model, a .keras path or a registered model name; got {type(model).__name__}")
@@ -380,8 +381,6 @@ def pattern_grid(model, layer_name, channels=16, value=1.0, image_size=None, col
         >>> pattern_grid(model, "block2_pool", channels=16).shape  # doctest: +SKIP
         (210, 210, 3)
     """
-    from tfsal.viz import tile_grid
-
     model = _get_model(model)
     idx = list(range(channels)) if isinstance(channels, (int, np.integer)) else list(channels)
     patterns = receptive_field_patterns(model, layer_name, idx, value, image_size)
@@ -402,8 +401,6 @@ def propagation_series(model, layer_name, channel=0, values=(0.5, 1.0, 1.5, 2.0,
         >>> propagation_series(model, "block4_pool", 0).shape  # doctest: +SKIP
         (100, 600, 3)
     """
-    from tfsal.viz import tile_grid
-
     model = _get_model(model)
     values = [float(v) for v in values]
     patterns = np.stack([receptive_field_pattern(model, layer_name, channel, v, image_size) for v in values])
@@ -424,8 +421,6 @@ def validation_plot(model, layer_name, channel=0, value=1.0, image_size=None, wi
         >>> validation_plot(model, "block3_pool", 7).shape  # doctest: +SKIP
         (240, 640, 3)
     """
-    from tfsal.viz import bar_plot
-
     sums = validate_pattern(model, layer_name, channel, value, image_size, reduce=reduce)
     what = "summed activation" if reduce == "sum" else "centre-unit activation"
     title = f"{layer_name} channel {channel}: {what} per channel (argmax {int(np.argmax(sums))})"
@@ -462,9 +457,6 @@ def receptive_field_figure(models, out=None, mode="grid", layers=None, channels=
     Example:
         >>> receptive_field_figure(["init.keras", "run/best.keras"], "rf.png", layers=["block5_pool"])  # doctest: +SKIP
     """
-    from tfsal import checks
-    from tfsal.viz import label_tile, write_png
-
     if mode not in ("grid", "series", "validation"):
         raise UserError(f"mode must be 'grid', 'series' or 'validation'; got {mode!r}")
     items = list(models) if isinstance(models, (list, tuple)) else [models]

@@ -17,8 +17,10 @@ import os
 
 import numpy as np
 
+import tfsal.models  # the lazy front door: Keras and the builders load on first use, never for .tflite / .onnx
 from tfsal._io import IMAGE_EXTENSIONS
 from tfsal.errors import UserError
+from tfsal.models import list_models, load_pretrained
 
 __all__ = [
     "MODEL_SUFFIXES",
@@ -248,54 +250,23 @@ class OnnxRunner(Runner):
 
 
 def load_model(path):
-    """Load a saved tfsal model (``.keras``) with tfsal's custom layers registered.
-
-    Args:
-        path: a ``.keras`` file written by ``tfsal train`` or ``model.save``.
-
-    Returns:
-        The ``keras.Model`` (not compiled).
-
-    Raises:
-        FileNotFoundError: no such file.
-        UserError: (a ``ValueError``) not a ``.keras`` file, or Keras cannot read it.
+    """:func:`tfsal.models.load_keras_model`: a saved ``.keras`` tfsal model, every tfsal layer registered.
 
     Example:
         >>> model = load_model("runs/fastsal/best.keras")  # doctest: +SKIP
     """
-    import keras
-
-    import tfsal.layers  # noqa: F401  (registers custom layers)
-    import tfsal.losses  # noqa: F401
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
-    if not path.endswith(".keras"):
-        raise UserError(f"expected a .keras model file; got {path!r}")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:
-        raise UserError(f"cannot load model {path!r}: {type(err).__name__}: {err}") from None
+    return tfsal.models.load_keras_model(path)
 
 
 def _registered_names():
-    from tfsal.models import list_models
-
     return list_models(include_aliases=True)
 
 
 def _pretrained(name=None):
-    """``tfsal.models.load_pretrained(name)`` (the shipped weights), or a clear error where this tfsal has none."""
-    from tfsal import models
-
-    loader = getattr(models, "load_pretrained", None)
+    """``tfsal.models.load_pretrained(name)`` (the shipped weights), or a clear error where there are none."""
     what = f"model name {name!r}" if name else "no model given"
-    if loader is None:
-        raise UserError(f"{what}: this tfsal version ships no pretrained weights (tfsal.models.load_pretrained is "
-                         "missing); pass a trained .keras, .tflite or .onnx file")
     try:
-        return loader() if name is None else loader(name)
+        return load_pretrained() if name is None else load_pretrained(name)
     except ValueError as err:  # e.g. no shipped weights for it
         raise UserError(f"{what}: {err}; pass a trained .keras, .tflite or .onnx file") from None
 

@@ -1,15 +1,15 @@
-"""Pictures of saliency maps and models, written as PNG: overlays, image | ground truth | prediction grids,
+"""Pictures of saliency maps and models, arrays in, arrays out: overlays, image | ground truth | prediction grids,
 fixation scatter overlays, first-conv filter grids, saliency-sampler resampling pictures and cv2 bar plots
-(receptive-field patterns are in :mod:`tfsal.receptive`).
+(receptive-field patterns are in :mod:`tfsal.receptive`; the functions that load a model and write a picture file,
+``write_overlay`` and ``write_filter_grid``, are in :mod:`tfsal.visualize`). :func:`write_png` writes any of them.
 
 Maps are always min-max normalised in floating point and clipped before conversion to 8 bits, so negative or
 out-of-range predictions never wrap around into bright spots (the display bug reported in seed 000).
 """
-import os
-
 import cv2
 import numpy as np
 
+from tfsal._draw import colorize, label_tile, map_to_uint8, normalize_map, overlay
 from tfsal._io import write_png
 from tfsal.errors import UserError
 
@@ -27,61 +27,7 @@ __all__ = [
     "conv_filter_grid",
     "resampling_picture",
     "bar_plot",
-    "write_overlay",
-    "write_filter_grid",
 ]
-
-
-def normalize_map(saliency_map):
-    """Min-max normalise a map to [0, 1] in float32 (a constant map becomes all zeros; NaN becomes 0).
-
-    Example:
-        >>> import numpy as np
-        >>> normalize_map(np.array([[-1.0, 1.0]])).tolist()  # squeezed
-        [0.0, 1.0]
-    """
-    m = np.nan_to_num(np.asarray(saliency_map, np.float64).squeeze(), nan=0.0)
-    lo, hi = m.min(), m.max()
-    if hi <= lo:
-        return np.zeros(m.shape, np.float32)
-    return ((m - lo) / (hi - lo)).astype(np.float32)
-
-
-def map_to_uint8(saliency_map):
-    """A map as ``uint8`` grey levels after min-max normalisation (never wraps around)."""
-    return np.round(np.clip(normalize_map(saliency_map), 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def colorize(saliency_map, colormap=cv2.COLORMAP_JET):
-    """A map as an RGB heat map ``uint8 (H, W, 3)``."""
-    return cv2.cvtColor(cv2.applyColorMap(map_to_uint8(saliency_map), colormap), cv2.COLOR_BGR2RGB)
-
-
-def overlay(image, saliency_map, alpha=0.5, colormap=cv2.COLORMAP_JET):
-    """Blend a heat map of ``saliency_map`` over an RGB image (the map is resized to the image).
-
-    Args:
-        image: RGB ``(H, W, 3)``, uint8 or float in [0, 255].
-        saliency_map: ``(h, w)`` map, any range.
-        alpha: weight of the heat map.
-        colormap: an OpenCV colormap.
-
-    Returns:
-        RGB ``uint8 (H, W, 3)``.
-    """
-    img = np.clip(np.asarray(image, np.float32), 0, 255)
-    m = normalize_map(saliency_map)
-    if m.shape != img.shape[:2]:
-        m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-    heat = colorize(m, colormap).astype(np.float32)
-    return np.round((1 - alpha) * img + alpha * heat).clip(0, 255).astype(np.uint8)
-
-
-def _label(tile, text):
-    tile = tile.copy()
-    cv2.rectangle(tile, (0, 0), (tile.shape[1], 16), (0, 0, 0), -1)
-    cv2.putText(tile, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-    return tile
 
 
 def _letterbox(tile, box, offset):
@@ -147,19 +93,9 @@ def prediction_grid(images, ground_truths, predictions, fixations=None, labels=N
             (overlay(img, fit(gt)), "GT overlay"),
             (overlay(img, fit(pred)), "prediction overlay"),
         ]
-        tiles = [_label(_letterbox(t, (box_h, box_w), offset), text) for t, text in contents]
+        tiles = [label_tile(_letterbox(t, (box_h, box_w), offset), text) for t, text in contents]
         rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles], 1))
     return np.concatenate(rows, axis=0)
-
-
-def label_tile(tile, text):
-    """A copy of an RGB ``uint8`` tile with ``text`` written white on a black band at its top.
-
-    Example:
-        >>> label_tile(np.zeros((32, 64, 3), np.uint8), "hi").shape
-        (32, 64, 3)
-    """
-    return _label(np.ascontiguousarray(tile, np.uint8), str(text))
 
 
 def tile_grid(tiles, columns=None, tile=None, pad=2, labels=None):
@@ -276,17 +212,32 @@ def first_conv_layer(model):
     return found[0]
 
 
+def _upstream(layer):
+    """The layers that feed ``layer``, nearest first (walked back through the functional graph)."""
+    seen, todo = set(), [layer]
+    while todo:
+        node = todo.pop(0)
+        if type(node).__name__ == "InputLayer":
+            continue
+        inputs = node.input
+        for tensor in inputs if isinstance(inputs, (list, tuple)) else [inputs]:
+            history = getattr(tensor, "_keras_history", None)
+            source = history[0] if history else None
+            if source is not None and id(source) not in seen:
+                seen.add(id(source))
+                todo.append(source)
+                yield source
+
+
 def _bgr_input(model, conv):
     """Whether the conv's input channels are BGR because a VGGPreprocess (caffe/hed) precedes it."""
     if conv.name not in [layer.name for layer in model.layers]:
         return False
     try:
-        from tfsal.receptive import layer_chain
-
-        chain = layer_chain(model, conv.name)
+        feeding = list(_upstream(conv))
     except (ValueError, AttributeError):
         return False
-    return any(type(layer).__name__ == "VGGPreprocess" and layer.mode in ("caffe", "hed") for layer in chain)
+    return any(type(layer).__name__ == "VGGPreprocess" and layer.mode in ("caffe", "hed") for layer in feeding)
 
 
 def conv_filter_grid(model, layer_name=None, tile=32, columns=None):
@@ -419,64 +370,3 @@ def bar_plot(values, highlight=None, width=640, height=240, title=None, color=(7
     cv2.putText(pic, f"n={v.size}  min {v.min():.3g}  max {v.max():.3g}", (left, height - 5), font, 0.35,
                 (0, 0, 0), 1, cv2.LINE_AA)
     return pic
-
-
-def write_overlay(model, image, out, alpha=0.5, fixations=None, overwrite=False):
-    """Predict a map for one image file with a saved model and write the overlay PNG.
-
-    Args:
-        model: a ``.keras`` path (or a loaded ``keras.Model``).
-        image: image file path.
-        out: PNG path to write.
-        alpha: heat-map weight in [0, 1].
-        fixations: optional ``(N, 2)`` normalised ``(x, y)`` points drawn on top.
-        overwrite: replace an existing ``out`` file (by default an existing file is an error, checked before any
-            work).
-
-    Returns:
-        the RGB ``uint8`` picture written.
-
-    Example:
-        >>> write_overlay("run/best.keras", "photo.jpg", "overlay.png")  # doctest: +SKIP
-    """
-    from tfsal import checks
-    from tfsal._io import read_image
-    from tfsal.predict import load_model, predict_maps
-
-    alpha = checks.fraction(alpha, "alpha")
-    if isinstance(model, (str, os.PathLike)):
-        checks.existing_file(model, "model file")
-    checks.existing_file(image, "image")
-    checks.new_file(out, "output picture", suffixes=(".png",), overwrite=overwrite)
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
-    img = read_image(image)
-    (saliency,) = predict_maps(model, [img])
-    picture = overlay(img, saliency, alpha=alpha)
-    if fixations is not None:
-        picture = fixation_overlay(picture, fixations)
-    write_png(out, picture, overwrite=overwrite)
-    return picture
-
-
-def write_filter_grid(model, out, layer_name=None, tile=32, overwrite=False):
-    """Write the filter grid (:func:`conv_filter_grid`) of a ``.keras`` file or registered model name as PNG.
-
-    A registered name builds the model with random weights (``weights=None``), at its default input size. An
-    existing ``out`` is an error unless ``overwrite``.
-
-    Returns:
-        the RGB ``uint8`` picture written.
-
-    Example:
-        >>> write_filter_grid("fastsal", "filters.png")  # doctest: +SKIP
-    """
-    from tfsal import checks
-    from tfsal.receptive import _get_model
-
-    tile = checks.positive_int(tile, "tile")
-    net = _get_model(model)
-    checks.new_file(out, "output picture", suffixes=(".png",), overwrite=overwrite)
-    picture = conv_filter_grid(net, layer_name=layer_name, tile=tile)
-    write_png(out, picture, overwrite=overwrite)
-    return picture

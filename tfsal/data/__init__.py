@@ -19,7 +19,8 @@ from tfsal.data.nus import read_nus
 from tfsal.data.salicon import read_salicon
 from tfsal.data.mit1003 import read_mit1003
 from tfsal.data.cat2000 import read_cat2000
-from tfsal.data.folder import fixation_preview, read_folder, read_image_folder
+from tfsal.data.folder import read_folder, read_image_folder
+from tfsal.data.preview import fixation_preview
 from tfsal.data.pickled import read_pickled
 
 __all__ = [

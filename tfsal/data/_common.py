@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from tfsal._io import IMAGE_EXTENSIONS
+from tfsal.data._records import Example
 from tfsal.errors import UserError
 
 __all__ = []
@@ -126,6 +127,30 @@ def read_binary_points(path, width, height):
             "expected the same size"
         )
     return points_from_binary(mask, path)
+
+
+def example_with_map(image_path, map_path, points_path, points_what, read_points):
+    """The :class:`~tfsal.data.Example` of an image with a given map and a fixation file read by ``read_points``.
+
+    Args:
+        image_path: the image.
+        map_path: its continuous map (must exist, same size as the image).
+        points_path: its fixation file (must exist).
+        points_what: what the fixation file is, for the missing-file message (e.g. ``"fixation file"``).
+        read_points: ``callable(points_path, width, height) -> (N, 2)`` fixations in pixels.
+
+    Returns:
+        The example.
+
+    Example:
+        >>> example_with_map("s/1.jpg", "m/1.jpg", "p/1.mat", "fixation file", read)  # doctest: +SKIP
+    """
+    for path, what in ((map_path, "fixation map"), (points_path, points_what)):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"image {image_path!r} has no {what}: expected {path!r}")
+    width, height = image_size(image_path)
+    check_map_size(map_path, width, height, image_path)
+    return Example(image_path, width, height, read_points(points_path, width, height), map_path, None)
 
 
 def check_points(points, width, height, path, tolerance=1.0):

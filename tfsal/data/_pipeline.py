@@ -118,6 +118,20 @@ def make_dataset(
         >>> tuple(targets.shape)
         (4, 96, 128, 2)
     """
+    image_size, map_size, teacher_maps = _check_arguments(examples, image_size, map_size, batch_size, output,
+                                                          teacher_maps)
+    distill = teacher_maps is not None
+    tensors = _example_tensors(examples, teacher_maps)
+    load = _loader(output, image_size, map_size, sigma, distill)
+    finish = _finisher(output, distill, map_size, int(batch_size), drop_remainder)
+    if epochs is not None:
+        return _epoch_dataset(tensors, load, finish, len(examples), shuffle, augment, seed, int(initial_epoch),
+                              int(epochs), cache)
+    return _one_pass_dataset(tensors, load, finish, len(examples), shuffle, augment, seed, cache)
+
+
+def _check_arguments(examples, image_size, map_size, batch_size, output, teacher_maps):
+    """``(image_size, map_size, teacher_maps)`` checked; a bad argument or an unlabelled example is a UserError."""
     if output not in ("supervised", "dict", "image"):
         raise UserError(f"output must be 'supervised', 'dict' or 'image'; got {output!r}")
     if not examples:
@@ -142,7 +156,11 @@ def make_dataset(
                 f"{len(unlabelled)} example(s) have neither fixations nor a map (first: {unlabelled[0]!r}); "
                 "use output='image' for unlabelled images"
             )
+    return image_size, map_size, teacher_maps
 
+
+def _example_tensors(examples, teacher_maps):
+    """The per-example arrays the pipeline slices: paths, fixations padded with -1, counts, index (+ teacher)."""
     n_max = max([1] + [0 if e.fixations is None else len(e.fixations) for e in examples])
     points = np.full((len(examples), n_max, 2), -1.0, np.float32)
     counts = np.zeros(len(examples), np.int32)
@@ -157,10 +175,14 @@ def make_dataset(
         "num_fixations": counts,
         "index": np.arange(len(examples), dtype=np.int64),
     }
-    distill = teacher_maps is not None
-    if distill:
+    if teacher_maps is not None:
         tensors["teacher_path"] = np.array([t or "" for t in teacher_maps])
         tensors["has_gt"] = np.array([e.fixations is not None or e.map_path is not None for e in examples], np.float32)
+    return tensors
+
+
+def _loader(output, image_size, map_size, sigma, distill):
+    """The per-example ``load(item) -> dict`` of the pipeline: decoded image, and (labelled outputs) the targets."""
 
     def load(item):
         out = {
@@ -182,6 +204,12 @@ def make_dataset(
             out["flags"] = tf.stack([item["has_gt"], tf.cast(has_t, tf.float32)])
         return out
 
+    return load
+
+
+def _finisher(output, distill, map_size, batch_size, drop_remainder):
+    """The last step ``finish(ds)``: dicts to the ``output`` form, batched."""
+
     def finish(ds):
         if output == "supervised" and distill:
             ds = ds.map(lambda d: (d["image"], tf.concat(
@@ -190,14 +218,16 @@ def make_dataset(
             ds = ds.map(lambda d: (d["image"], tf.concat([d["map"], d["fixmap"]], axis=-1)))
         elif output == "image":
             ds = ds.map(lambda d: d["image"])
-        return ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        return ds.batch(batch_size, drop_remainder=drop_remainder)
 
-    if epochs is not None:
-        return _epoch_dataset(tensors, load, finish, len(examples), shuffle, augment, seed, int(initial_epoch),
-                              int(epochs), cache)
+    return finish
+
+
+def _one_pass_dataset(tensors, load, finish, n, shuffle, augment, seed, cache):
+    """One pass over the examples, re-shuffled (and re-flipped) on every iteration."""
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if shuffle:
-        ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         ds = ds.cache() if cache is True else ds.cache(str(cache))

@@ -19,9 +19,8 @@ import os
 
 import numpy as np
 
-from tfsal.data._records import Example, split_of
-from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, image_names, \
-    points_from_binary
+from tfsal.data._records import split_of
+from tfsal.data._common import check_root, check_split, collect, example_with_map, image_names, points_from_binary
 from tfsal.errors import UserError
 
 __all__ = ["read_cat2000", "is_cat2000_layout", "read_fixation_matrix", "CAT2000_FIXATION_VARIABLE"]
@@ -121,12 +120,6 @@ def read_cat2000(root, split=None, skip_bad=False):
         image_path = os.path.join(stim_dir, category, name)
         map_path = os.path.join(root, MAPS_DIR, category, stem + ".jpg")
         mat_path = os.path.join(root, LOCS_DIR, category, stem + ".mat")
-        for path, what in ((map_path, "fixation map"), (mat_path, "fixation file")):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"image {image_path!r} has no {what}: expected {path!r}")
-        width, height = image_size(image_path)
-        check_map_size(map_path, width, height, image_path)
-        points = read_fixation_matrix(mat_path, width, height)
-        return Example(image_path, width, height, points, map_path, None)
+        return example_with_map(image_path, map_path, mat_path, "fixation file", read_fixation_matrix)
 
     return collect(items, make, skip_bad, root)

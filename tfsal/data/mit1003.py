@@ -13,9 +13,8 @@ same pixel count once. There is no official split: :func:`tfsal.data.split_of` a
 """
 import os
 
-from tfsal.data._records import Example, split_of
-from tfsal.data._common import check_map_size, check_root, check_split, collect, image_size, image_names, \
-    read_binary_points
+from tfsal.data._records import split_of
+from tfsal.data._common import check_root, check_split, collect, example_with_map, image_names, read_binary_points
 
 __all__ = ["read_mit1003", "is_mit1003_layout"]
 
@@ -61,12 +60,6 @@ def read_mit1003(root, split=None, skip_bad=False):
         image_path = os.path.join(stim_dir, name)
         map_path = os.path.join(map_dir, stem + "_fixMap.jpg")
         pts_path = os.path.join(map_dir, stem + "_fixPts.jpg")
-        for path, what in ((map_path, "fixation map"), (pts_path, "fixation points image")):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"image {image_path!r} has no {what}: expected {path!r}")
-        width, height = image_size(image_path)
-        check_map_size(map_path, width, height, image_path)
-        points = read_binary_points(pts_path, width, height)
-        return Example(image_path, width, height, points, map_path, None)
+        return example_with_map(image_path, map_path, pts_path, "fixation points image", read_binary_points)
 
     return collect(names, make, skip_bad, root)

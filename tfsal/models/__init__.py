@@ -1,4 +1,10 @@
-"""Saliency models, registered by name.
+"""Saliency models (and two classifiers), registered by name.
+
+``import tfsal.models`` is cheap: it imports neither Keras nor a builder. The builders (and Keras) are imported on
+first use, of a builder (``tfsal.models.fastsal_a``) or of the registry (``create_model``, ``list_models``, ...):
+:func:`_load_builders` imports every public module of this package, each registering its models. A new model file
+in ``tfsal/models/`` registers itself this way without an edit here (add its builder to ``_LAZY`` to make it a
+``tfsal.models`` attribute).
 
 Example:
     >>> from tfsal.models import create_model, list_models
@@ -6,20 +12,33 @@ Example:
     True
     >>> model = create_model("fastsal-a", input_shape=(96, 128, 3), weights=None)
 """
-from tfsal.models._registry import create_model, list_models, model_info, register_model
-from tfsal.models._common import count_flops
-from tfsal.models._pretrained import DEFAULT_MODEL, DEFAULT_WEIGHTS, load_pretrained, shipped_weights
-from tfsal.models.fastsal import fastsal_a, fastsal_c
-from tfsal.models.shallow import shallow, shallow_bn
-from tfsal.models.vgg_encdec import vgg16_encdec, vgg19_encdec
-from tfsal.models.salnet import salnet
-from tfsal.models.deepgaze2 import deepgaze2, train_deepgaze2
-from tfsal.models.modulated_resnet import (  # classifiers: not in the saliency registry
-    baseline_resnet50,
-    create_classifier,
-    list_classifiers,
-    modulated_resnet50,
-)
+import importlib
+import pkgutil
+import sys
+
+from tfsal.models import _registry
+from tfsal.models._pretrained import DEFAULT_MODEL, DEFAULT_WEIGHTS, shipped_weights
+from tfsal.models._registry import create_model, list_models, load_pretrained, model_info, register_model
+
+# name → module holding it, imported on first use (PEP 562)
+_LAZY = {
+    "count_flops": "tfsal.models._common",
+    "describe_model": "tfsal.models._common",
+    "load_keras_model": "tfsal.models._saved",
+    "fastsal_a": "tfsal.models.fastsal",
+    "fastsal_c": "tfsal.models.fastsal",
+    "shallow": "tfsal.models.shallow",
+    "shallow_bn": "tfsal.models.shallow",
+    "vgg16_encdec": "tfsal.models.vgg_encdec",
+    "vgg19_encdec": "tfsal.models.vgg_encdec",
+    "salnet": "tfsal.models.salnet",
+    "deepgaze2": "tfsal.models.deepgaze2",
+    "train_deepgaze2": "tfsal.models.deepgaze2",
+    "modulated_resnet50": "tfsal.models.modulated_resnet",  # classifiers: task="classifier" in the registry
+    "baseline_resnet50": "tfsal.models.modulated_resnet",
+    "create_classifier": "tfsal.models.modulated_resnet",
+    "list_classifiers": "tfsal.models.modulated_resnet",
+}
 
 __all__ = [
     "create_model",
@@ -28,6 +47,7 @@ __all__ = [
     "register_model",
     "count_flops",
     "load_pretrained",
+    "load_keras_model",
     "shipped_weights",
     "DEFAULT_MODEL",
     "DEFAULT_WEIGHTS",
@@ -48,31 +68,40 @@ __all__ = [
 ]
 
 
-def describe_model(name, input_shape=None):
-    """Parameter count and FLOPs of a registered model next to the paper's figures.
+def _load_builders():
+    """Import every public module of this package (each registers its models), once."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
-    Args:
-        name: a registered model name.
-        input_shape: ``(H, W, 3)``; the model's default when ``None``.
 
-    Returns:
-        A dict with ``name``, ``input_shape``, ``params``, ``macs``, ``gflops`` (2 × MACs / 1e9) and
-        ``paper`` (the paper's figures, possibly empty).
+_registry.set_loader(_load_builders)
 
-    Example:
-        >>> info = describe_model("fastsal-a")
-        >>> round(info["params"] / 1e6, 2)
-        3.63
-    """
-    entry = model_info(name)
-    shape = tuple(input_shape or entry.default_input_shape)
-    model = create_model(name, input_shape=shape, weights=None)
-    macs, flops = count_flops(model)
-    return {
-        "name": entry.alias_of or name,
-        "input_shape": shape,
-        "params": int(model.count_params()),
-        "macs": macs,
-        "gflops": flops / 1e9,
-        "paper": dict(entry.paper),
-    }
+
+def __getattr__(name):
+    if name not in _LAZY:
+        if name in {info.name for info in pkgutil.iter_modules(__path__)}:  # a sub-module, as the eager import had
+            _registry.load_builders()
+            return importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _registry.load_builders()
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(type(sys)):
+    """The package's module type: binding a sub-module named like one of its functions (``deepgaze2``, ``salnet``,
+    ``shallow``) on its first import keeps the function as the package's attribute, as the eager imports did."""
+
+    def __setattr__(self, name, value):
+        if name in _LAZY and isinstance(value, type(sys)) and value.__name__ == _LAZY[name]:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -4,8 +4,9 @@ import os
 import keras
 
 from tfsal.errors import ResourceError, UserError
+from tfsal.models._registry import create_model, model_info
 
-__all__ = []
+__all__ = ["count_flops", "describe_model"]
 
 
 def check_input_shape(input_shape, multiple, model_name):
@@ -111,3 +112,37 @@ def _all_layers(model):
             yield from _all_layers(layer)
         else:
             yield layer
+
+
+def describe_model(name, input_shape=None):
+    """Parameter count and FLOPs of a registered model next to the paper's figures.
+
+    Args:
+        name: a registered model name.
+        input_shape: ``(H, W, 3)``; the model's default when ``None``.
+
+    Returns:
+        A dict with ``name``, ``input_shape``, ``params``, ``macs``, ``gflops`` (2 × MACs / 1e9), ``paper`` (the
+        paper's figures, possibly empty) and the registry's facts: ``task``, ``preprocessing`` and ``output`` (one
+        sentence each, from the :class:`~tfsal.models._registry.ModelEntry`).
+
+    Example:
+        >>> info = describe_model("fastsal-a")
+        >>> round(info["params"] / 1e6, 2)
+        3.63
+    """
+    entry = model_info(name)
+    shape = tuple(input_shape or entry.default_input_shape)
+    model = create_model(name, input_shape=shape, weights=None)
+    macs, flops = count_flops(model)
+    return {
+        "name": entry.alias_of or name,
+        "input_shape": shape,
+        "params": int(model.count_params()),
+        "macs": macs,
+        "gflops": flops / 1e9,
+        "paper": dict(entry.paper),
+        "task": entry.task,
+        "preprocessing": entry.preprocessing_text,
+        "output": entry.meaning,
+    }

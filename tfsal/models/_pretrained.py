@@ -19,7 +19,7 @@ import numpy as np
 from tfsal._io import sha256_file
 
 __all__ = ["ShippedWeights", "SHIPPED", "DEFAULT_MODEL", "DEFAULT_WEIGHTS", "WEIGHTS_DIR", "shipped_names",
-           "shipped_weights", "save_weights_npz", "load_weights_npz", "load_shipped_weights", "load_pretrained"]
+           "shipped_weights", "save_weights_npz", "load_weights_npz", "load_shipped_weights"]
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 
@@ -33,9 +33,9 @@ class ShippedWeights:
         name: the weights name (``"osie-eyecrowd"``).
         file: file name in :data:`WEIGHTS_DIR`.
         sha256: the file's sha256.
-        input_shape: ``(H, W, 3)`` it was trained at (the default input of :func:`load_pretrained`).
-        build: builder keyword arguments the weights need (e.g. an output blur), applied by :func:`load_pretrained`
-            and :func:`tfsal.models.create_model` unless given.
+        input_shape: ``(H, W, 3)`` it was trained at (the default input of :func:`tfsal.models.load_pretrained`).
+        build: builder keyword arguments the weights need (e.g. an output blur), applied by
+            :func:`tfsal.models.load_pretrained` and :func:`tfsal.models.create_model` unless given.
         summary: one line for ``tfsal models``.
     """
 
@@ -172,39 +172,3 @@ def load_shipped_weights(model, model_name, name):
         raise ValueError(f"shipped weights file {entry.path!r} has sha256 {got}, expected {entry.sha256}; "
                          "reinstall tfsal")
     return load_weights_npz(model, entry.path, model_name)
-
-
-def load_pretrained(name=None, weights=None, input_shape=None):
-    """A registered model with its shipped trained weights, ready to predict.
-
-    Args:
-        name: a registered model name with shipped weights; :data:`DEFAULT_MODEL` (``"fastsal-a"``) when ``None``.
-        weights: the weights name; the model's only (or :data:`DEFAULT_WEIGHTS`) when ``None``.
-        input_shape: ``(H, W, 3)``; the size the weights were trained at when ``None``. FastSal is fully
-            convolutional, so any multiple of 32 works; the trained size scores best.
-
-    Returns:
-        A ``keras.Model``.
-
-    Raises:
-        ValueError: the model has no shipped weights, or ``weights`` is not one of them (lists the valid ones).
-
-    Example:
-        >>> model = load_pretrained()              # doctest: +SKIP
-        >>> model.input_shape                      # doctest: +SKIP
-        (None, 192, 256, 3)
-    """
-    from tfsal.models._registry import create_model, model_info
-
-    entry = model_info(name or DEFAULT_MODEL)
-    canonical = entry.alias_of or entry.name
-    names = shipped_names(canonical)
-    if not names:
-        with_weights = sorted({m for (m, _) in SHIPPED})
-        raise ValueError(f"model {canonical!r} has no shipped weights; models with shipped weights: {with_weights}")
-    if weights is None:
-        weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS in names else names[0]
-    if weights not in names:
-        raise ValueError(f"unknown weights {weights!r} for {canonical!r}; expected one of {names}")
-    shipped = SHIPPED[(canonical, weights)]
-    return create_model(canonical, input_shape=tuple(input_shape or shipped.input_shape), weights=weights)

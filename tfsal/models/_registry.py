@@ -1,10 +1,18 @@
-"""A tiny model registry in the style of timm: ``register_model``, ``create_model``, ``list_models``."""
+"""A tiny model registry in the style of timm: ``register_model``, ``create_model``, ``list_models``.
+
+The builder modules of :mod:`tfsal.models` register their models when they are imported. The registry itself
+imports no builder (and no Keras): the package front door (``tfsal/models/__init__.py``) installs a loader with
+:func:`set_loader` that imports every builder module, and the registry runs it once, on its first query. So
+``import tfsal.models`` (and :mod:`tfsal.runtime`, which runs ``.tflite`` files without TensorFlow) stays cheap.
+"""
 import dataclasses
 
 from tfsal.errors import UserError
+from tfsal.models._pretrained import DEFAULT_MODEL, DEFAULT_WEIGHTS, SHIPPED, shipped_names
 
 __all__ = ["register_model", "create_model", "list_models", "model_info", "ModelEntry", "OUTPUT_KINDS", "PREPROCESSING",
-           "registered_name", "model_facts"]
+           "TASKS", "registered_name", "model_facts", "load_pretrained", "set_loader",
+           "load_builders"]
 
 #: What a model's output is, by kind: its meaning for an app, and the range of its values (``None``: unbounded).
 OUTPUT_KINDS = {
@@ -16,7 +24,14 @@ OUTPUT_KINDS = {
                                "density)", "value_range": [None, 0.0]},
     "linear": {"meaning": "unbounded saliency scores (linear output): higher = more salient; min-max normalise "
                           "before display", "value_range": None},
+    "class-probabilities": {"meaning": "class probabilities: a softmax over the classes, shape (B, num_classes), "
+                                       "each row sums to 1 (a classifier, not a saliency map)",
+                            "value_range": [0.0, 1.0]},
 }
+
+#: What a registered model is for: ``"saliency"`` (image → map; what predict, evaluate, train and export run) or
+#: ``"classifier"`` (image [+ saliency map] → class probabilities; seed 002's modulated ResNet50 and its baseline).
+TASKS = ("saliency", "classifier")
 
 #: The input preprocessing inside each model (models take raw RGB pixels in [0, 255]), by key.
 PREPROCESSING = {
@@ -48,6 +63,9 @@ class ModelEntry:
             fine-tuning recipe); ``recipe`` otherwise.
         preprocessing: a :data:`PREPROCESSING` key: the input normalisation inside the model as built by default.
         output_kind: an :data:`OUTPUT_KINDS` key: what the output is as built by default.
+        task: a :data:`TASKS` value: ``"saliency"`` (a map out) or ``"classifier"`` (class probabilities out).
+        test_kwargs: extra builder arguments of the parametrised model test at ``test_input_shape`` (e.g. a small
+            ResNet for the classifiers).
         export_fold: ``None`` or a function ``model -> (equivalent keras.Model, sidecar facts dict) | None`` that
             :func:`tfsal.export.export_model` converts instead of the model (an exact rewrite that runs faster,
             e.g. FastSal's folds, :mod:`tfsal.models._fastsal_fold`).
@@ -64,6 +82,8 @@ class ModelEntry:
     start_recipe: str | None = None
     preprocessing: str | None = None
     output_kind: str = "sigmoid"
+    task: str = "saliency"
+    test_kwargs: dict = dataclasses.field(default_factory=dict)
     export_fold: object = None
 
     @property
@@ -71,13 +91,57 @@ class ModelEntry:
         """The range of the output values of :attr:`output_kind` (``None``: unbounded)."""
         return OUTPUT_KINDS[self.output_kind]["value_range"]
 
+    @property
+    def meaning(self):
+        """What the output is, in one sentence (:data:`OUTPUT_KINDS`)."""
+        return OUTPUT_KINDS[self.output_kind]["meaning"]
+
+    @property
+    def preprocessing_text(self):
+        """The input normalisation inside the model, in one sentence (:data:`PREPROCESSING`)."""
+        return PREPROCESSING.get(self.preprocessing, "unknown: see the model's first layers")
+
 
 _REGISTRY: dict = {}
+_LOADER = {"load": None, "done": False}
+
+
+def set_loader(load):
+    """Install the function that imports every builder module (the package front door does, once).
+
+    Args:
+        load: a callable without arguments; run once, before the registry's first query.
+
+    Example:
+        >>> set_loader(lambda: None)  # doctest: +SKIP
+    """
+    _LOADER["load"], _LOADER["done"] = load, False
+
+
+def load_builders():
+    """Import every builder module (once), so every model and its Keras layers are registered.
+
+    Returns:
+        The number of registered names (aliases included).
+
+    Example:
+        >>> load_builders() >= 9
+        True
+    """
+    return len(_entries())
+
+
+def _entries():
+    """The registry, complete: every builder module imported first (once)."""
+    if not _LOADER["done"] and _LOADER["load"] is not None:
+        _LOADER["done"] = True
+        _LOADER["load"]()
+    return _REGISTRY
 
 
 def register_model(name, *, default_input_shape, test_input_shape, paper=None, recipe=None, aliases=(),
-                   start_weights=None, start_recipe=None, preprocessing=None, output_kind="sigmoid",
-                   export_fold=None):
+                   start_weights=None, start_recipe=None, preprocessing=None, output_kind="sigmoid", task="saliency",
+                   test_kwargs=None, export_fold=None):
     """Decorator that registers a model builder under ``name`` (and optional aliases).
 
     Args:
@@ -91,6 +155,8 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         start_recipe: default recipe from that start (see :class:`ModelEntry`).
         preprocessing: a :data:`PREPROCESSING` key (the normalisation inside the model).
         output_kind: an :data:`OUTPUT_KINDS` key (what the default output is).
+        task: ``"saliency"`` or ``"classifier"`` (:data:`TASKS`).
+        test_kwargs: extra builder arguments for the parametrised model test.
         export_fold: the export's graph rewrite hook (see :class:`ModelEntry`).
 
     Returns:
@@ -105,6 +171,8 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         raise ValueError(f"output_kind must be one of {sorted(OUTPUT_KINDS)}; got {output_kind!r}")
     if preprocessing is not None and preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing must be one of {sorted(PREPROCESSING)}; got {preprocessing!r}")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {list(TASKS)}; got {task!r}")
 
     def wrap(builder):
         for n in (name, *aliases):
@@ -122,6 +190,8 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
                 start_recipe=start_recipe,
                 preprocessing=preprocessing,
                 output_kind=output_kind,
+                task=task,
+                test_kwargs=dict(test_kwargs or {}),
                 export_fold=export_fold,
             )
         return builder
@@ -142,7 +212,7 @@ def model_info(name):
         ValueError: the name is not registered; the message lists the registered names.
     """
     try:
-        return _REGISTRY[name]
+        return _entries()[name]
     except KeyError:
         raise UserError(
             f"unknown model {name!r}; expected one of: {', '.join(list_models(include_aliases=True))}"
@@ -165,8 +235,6 @@ def create_model(name, **kwargs):
         >>> m.output_shape
         (None, 96, 128, 1)
     """
-    from tfsal.models._pretrained import SHIPPED
-
     entry = model_info(name)
     kwargs.setdefault("input_shape", entry.default_input_shape)
     weights = kwargs.get("weights")
@@ -176,16 +244,25 @@ def create_model(name, **kwargs):
     return entry.builder(**kwargs)
 
 
-def list_models(include_aliases=False):
+def list_models(include_aliases=False, task="saliency"):
     """Sorted registered model names.
 
     Args:
         include_aliases: also list alias names (e.g. ``fastsal`` for ``fastsal-a``).
+        task: only the models of this :data:`TASKS` value (default ``"saliency"``: the models predict, evaluate,
+            train and export run); ``None`` for every registered model.
 
     Returns:
         A list of names.
+
+    Example:
+        >>> list_models(task="classifier")
+        ['baseline-resnet50', 'modulated-resnet50']
     """
-    return sorted(n for n, e in _REGISTRY.items() if include_aliases or e.alias_of is None)
+    if task is not None and task not in TASKS:
+        raise UserError(f"task must be one of {list(TASKS)} or None; got {task!r}")
+    return sorted(n for n, e in _entries().items()
+                  if (include_aliases or e.alias_of is None) and (task is None or e.task == task))
 
 
 def registered_name(model_or_name):
@@ -199,10 +276,11 @@ def registered_name(model_or_name):
         'fastsal-a'
     """
     name = model_or_name if isinstance(model_or_name, str) else getattr(model_or_name, "name", "")
+    entries = _entries()
     for candidate in (name, name.removesuffix("_folded")):
         for key in (candidate, candidate.replace("_", "-")):
-            if key in _REGISTRY:
-                return _REGISTRY[key].alias_of or key
+            if key in entries:
+                return entries[key].alias_of or key
     return None
 
 
@@ -231,7 +309,7 @@ def model_facts(model, name=None):
         name: the registered name; ``None`` → from ``model.name``.
 
     Returns:
-        A dict: ``registered_name`` (or ``None``), ``preprocessing`` (a :data:`PREPROCESSING` key or ``None``),
+        A dict: ``registered_name`` (or ``None``), ``task`` (or ``None``), ``preprocessing`` (a :data:`PREPROCESSING` key or ``None``),
         ``preprocessing_text``, ``output_kind`` (an :data:`OUTPUT_KINDS` key or ``None``), ``meaning`` and
         ``value_range``.
 
@@ -242,7 +320,7 @@ def model_facts(model, name=None):
     key = registered_name(name) if name is not None else registered_name(model) if model is not None else None
     if name is not None and key is None:
         model_info(name)  # raises the unknown-model error with the registered names
-    entry = _REGISTRY[key] if key else None
+    entry = _entries()[key] if key else None
     preprocessing = entry.preprocessing if entry else None
     kind = entry.output_kind if entry else None
     if model is not None:
@@ -252,6 +330,7 @@ def model_facts(model, name=None):
         kind = _last_layer_kind(model) or kind
     return {
         "registered_name": key,
+        "task": entry.task if entry else None,
         "preprocessing": preprocessing,
         "preprocessing_text": PREPROCESSING.get(preprocessing,
                                                 "unknown (not a registered tfsal model): see the model's first layers"),
@@ -259,3 +338,38 @@ def model_facts(model, name=None):
         "meaning": OUTPUT_KINDS[kind]["meaning"] if kind else "unknown (not a registered tfsal model)",
         "value_range": OUTPUT_KINDS[kind]["value_range"] if kind else None,
     }
+
+
+def load_pretrained(name=None, weights=None, input_shape=None):
+    """A registered model with its shipped trained weights, ready to predict.
+
+    Args:
+        name: a registered model name with shipped weights; :data:`~tfsal.models._pretrained.DEFAULT_MODEL`
+            (``"fastsal-a"``) when ``None``.
+        weights: the weights name; the model's only (or ``DEFAULT_WEIGHTS``) when ``None``.
+        input_shape: ``(H, W, 3)``; the size the weights were trained at when ``None``. FastSal is fully
+            convolutional, so any multiple of 32 works; the trained size scores best.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: the model has no shipped weights, or ``weights`` is not one of them (lists the valid ones).
+
+    Example:
+        >>> model = load_pretrained()              # doctest: +SKIP
+        >>> model.input_shape                      # doctest: +SKIP
+        (None, 192, 256, 3)
+    """
+    entry = model_info(name or DEFAULT_MODEL)
+    canonical = entry.alias_of or entry.name
+    names = shipped_names(canonical)
+    if not names:
+        with_weights = sorted({m for (m, _) in SHIPPED})
+        raise ValueError(f"model {canonical!r} has no shipped weights; models with shipped weights: {with_weights}")
+    if weights is None:
+        weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS in names else names[0]
+    if weights not in names:
+        raise ValueError(f"unknown weights {weights!r} for {canonical!r}; expected one of {names}")
+    shipped = SHIPPED[(canonical, weights)]
+    return create_model(canonical, input_shape=tuple(input_shape or shipped.input_shape), weights=weights)

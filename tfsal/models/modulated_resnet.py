@@ -1,8 +1,9 @@
 """Saliency-modulated ResNet50 classifier and its plain ResNet50 baseline (seed 002, SPEC §1.5).
 
-These are **classifiers**, not saliency models: they are deliberately *not* in the saliency model registry
-(:func:`tfsal.models.create_model`). Use :func:`create_classifier` (names ``"modulated-resnet50"`` and
-``"baseline-resnet50"``) or the builders directly.
+These are **classifiers**, not saliency models: they are registered with ``task="classifier"``, so
+:func:`tfsal.models.create_model` builds them while ``list_models()`` (the saliency models that predict, evaluate,
+train and export run) leaves them out. :func:`create_classifier` (names ``"modulated-resnet50"`` and
+``"baseline-resnet50"``), :func:`list_classifiers` (``list_models(task="classifier")``) or the builders directly.
 
 Architecture (``modulated_resnet50``):
 
@@ -45,6 +46,7 @@ from keras import layers, ops
 
 from tfsal.models._common import imagenet_unavailable
 from tfsal.models.vgg_encdec import VGGPreprocess
+from tfsal.models._registry import list_models, model_info, register_model
 from tfsal.errors import UserError
 
 __all__ = [
@@ -57,6 +59,11 @@ __all__ = [
 ]
 
 _BN = {"epsilon": 1.001e-5}  # as keras.applications.ResNet50
+#: Registry facts of both classifiers: raw RGB in, ResNet50's caffe preprocessing inside, softmax out.
+_CLASSIFIER = {"default_input_shape": (224, 224, 3), "test_input_shape": (48, 48, 3), "preprocessing": "caffe",
+               "output_kind": "class-probabilities", "task": "classifier",
+               "test_kwargs": {"num_classes": 4, "stages": (1, 1, 1, 1), "width": 8}}
+_IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
@@ -258,6 +265,7 @@ def _saliency_input(image, saliency_model, shape):
     return sal
 
 
+@register_model("modulated-resnet50", **_CLASSIFIER)
 def modulated_resnet50(
     input_shape=(224, 224, 3),
     num_classes=1000,
@@ -315,6 +323,7 @@ def modulated_resnet50(
     return _finish(model, weights, shape, stages, width, label)
 
 
+@register_model("baseline-resnet50", **_CLASSIFIER)
 def baseline_resnet50(
     input_shape=(224, 224, 3),
     num_classes=1000,
@@ -373,16 +382,14 @@ def _finish(model, weights, shape, stages, width, label):
     return model
 
 
-_CLASSIFIERS = {"modulated-resnet50": modulated_resnet50, "baseline-resnet50": baseline_resnet50}
-
-
 def list_classifiers():
-    """Names of the classifier builders (kept apart from the saliency model registry).
+    """Names of the registered classifiers (``task="classifier"``; :func:`tfsal.models.list_models` lists the
+    saliency models).
 
     Returns:
         ``["baseline-resnet50", "modulated-resnet50"]``.
     """
-    return sorted(_CLASSIFIERS)
+    return list_models(task="classifier")
 
 
 def create_classifier(name, **kwargs):
@@ -400,8 +407,6 @@ def create_classifier(name, **kwargs):
         >>> m.output_shape
         (None, 3)
     """
-    try:
-        builder = _CLASSIFIERS[name]
-    except KeyError:
-        raise UserError(f"unknown classifier {name!r}; expected one of: {', '.join(list_classifiers())}") from None
-    return builder(**kwargs)
+    if name not in list_classifiers():
+        raise UserError(f"unknown classifier {name!r}; expected one of: {', '.join(list_classifiers())}")
+    return model_info(name).builder(**kwargs)
