@@ -28,7 +28,8 @@ from tfsal.export import (_calibration_paths, _convert_tflite, _is_fastsal_a, _i
                           fold_fastsal_a, fold_fastsal_c, prepare_images)
 from tfsal.models import count_flops, load_pretrained
 
-__all__ = ["compare_runtimes", "format_runtime_table", "FLOOR_KERNELS", "load_average"]
+__all__ = ["compare_runtimes", "format_runtime_table", "FLOOR_KERNELS", "load_average", "interleaved_rounds",
+           "litert_callable"]
 
 log = logging.getLogger("tfsal.benchmark")
 
@@ -99,22 +100,38 @@ def _prepare(model, workdir, calibration, num_calibration, num_parity):
 # --------------------------------------------------------------------------------------------------------------
 # Runners: each a factory ``make(threads) -> callable`` of one batch-1 forward pass on a fixed input
 # --------------------------------------------------------------------------------------------------------------
+def litert_callable(path=None, content=None, threads=1):
+    """One batch-1 ``invoke`` of a ``.tflite`` model in the LiteRT interpreter (XNNPACK), on a fixed random input.
+
+    Args:
+        path: a ``.tflite`` file, or
+        content: its bytes.
+        threads: the interpreter's thread count.
+
+    Returns:
+        A callable without arguments (``Interpreter.invoke``).
+
+    Example:
+        >>> run = litert_callable("fastsal-a_int8.tflite", threads=1)  # doctest: +SKIP
+        >>> run()  # doctest: +SKIP
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=None if path is None else os.fspath(path), model_content=content,
+                         num_threads=int(threads))
+    interp.allocate_tensors()
+    d = interp.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(d["dtype"], np.integer):
+        x = rng.integers(0, 128, d["shape"]).astype(d["dtype"])
+    else:
+        x = rng.uniform(0, 255, d["shape"]).astype(d["dtype"])
+    interp.set_tensor(d["index"], x)
+    return interp.invoke
+
+
 def _litert(path=None, content=None):
-    def make(n):
-        from ai_edge_litert.interpreter import Interpreter
-
-        interp = Interpreter(model_path=path, model_content=content, num_threads=int(n))
-        interp.allocate_tensors()
-        d = interp.get_input_details()[0]
-        rng = np.random.default_rng(0)
-        if np.issubdtype(d["dtype"], np.integer):
-            x = rng.integers(0, 128, d["shape"]).astype(d["dtype"])
-        else:
-            x = rng.uniform(0, 255, d["shape"]).astype(d["dtype"])
-        interp.set_tensor(d["index"], x)
-        return interp.invoke
-
-    return make
+    return lambda n: litert_callable(path, content, n)
 
 
 def _image(size):
@@ -260,17 +277,30 @@ def _median_ms(fn, runs):
     return float(np.median(times))
 
 
-def _time_interleaved(makers, n, rounds, runs, warmup):
-    """Per maker, the per-round medians (ms) at ``n`` threads, rounds interleaved between makers."""
-    fns = [make(n) for make in makers]
+def interleaved_rounds(fns, rounds, runs, warmup=0):
+    """Per-round median times (ms) of callables, rounds interleaved (one round times each callable in turn).
+
+    Args:
+        fns: callables without arguments.
+        rounds: rounds.
+        runs: timed calls of each callable per round (the round's figure is their median).
+        warmup: untimed calls of each callable first.
+
+    Returns:
+        A ``(rounds, len(fns))`` float array.
+
+    Example:
+        >>> interleaved_rounds([lambda: sum(range(100))], rounds=2, runs=3).shape
+        (2, 1)
+    """
     for fn in fns:
         for _ in range(warmup):
             fn()
-    per_round = [[] for _ in fns]
-    for _ in range(rounds):
+    out = np.zeros((rounds, len(fns)))
+    for r in range(rounds):
         for k, fn in enumerate(fns):
-            per_round[k].append(_median_ms(fn, runs))
-    return per_round
+            out[r, k] = _median_ms(fn, runs)
+    return out
 
 
 def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7, runs=20, warmup=5,
@@ -326,7 +356,7 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
     for n in threads:
         live = [s for s in specs if callable(s[5])]
         makers = [s[5] for s in live] + [f[4] for f in floors]
-        per_round = _time_interleaved(makers, n, rounds, runs, warmup)
+        per_round = interleaved_rounds([make(n) for make in makers], rounds, runs, warmup).T
         for spec in specs:
             row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n)
             if callable(spec[5]):
