@@ -8,7 +8,9 @@ Rows (all converted as ``tfsal export --quantize int8``, head folded by ``fold_f
 * ``int8 io, preprocessing folded`` — the ``Rescaling(1/127.5, -1)`` folded into MobileNetV2's first conv and its
   BatchNorm (:func:`fold_preprocess`): no MUL/ADD either. Exact except at the conv's bottom/right zero padding
   (there the raw-pixel zero pads as −1 instead of 0), so parity CC is measured;
-* ``uint8 io, preprocessing folded`` — the same with uint8 io.
+* ``uint8 io, preprocessing folded`` — the same with uint8 io;
+* ``uint8 io, XNNPACK latest features`` — the shipped file with the interpreter's
+  ``experimental_default_delegate_latest_features=True``.
 
 Usage::
 
@@ -86,8 +88,17 @@ def main(argv=None):
     cols = " | ".join(f"{t}T min | {t}T median | {t}T ratio" for t in threads)
     print(f"| variant | QUANTIZE/MUL/ADD ops | parity CC | {cols} |")
     print("|---|---|---|" + "---|---|---|" * len(threads))
-    stats = {t: interleaved_rounds([litert_callable(content=c, threads=t) for c in contents], args.rounds,
-                                   args.runs, args.warmup) for t in threads}
+    variants.append(("uint8 io, XNNPACK latest features", None, "uint8"))
+    contents.append(contents[0])
+    ccs.append(ccs[0])
+    ops.append(ops[0])
+
+    def run(k, content, t):
+        latest = k == len(variants) - 1
+        return litert_callable(content=content, threads=t, experimental_default_delegate_latest_features=latest)
+
+    stats = {t: interleaved_rounds([run(k, c, t) for k, c in enumerate(contents)], args.rounds, args.runs,
+                                   args.warmup) for t in threads}
     for k, (label, _, _) in enumerate(variants):
         cells = [f"{s[:, k].min():.2f} | {np.median(s[:, k]):.2f} | {np.median(s[:, 0] / s[:, k]):.3f}"
                  for s in (stats[t] for t in threads)]

@@ -6,7 +6,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from tfsal.bench_runtimes import NOT_INSTALLED, compare_runtimes, format_runtime_table  # noqa: E402
+from tfsal.bench_runtimes import (NOT_INSTALLED, _add_ratios, compare_runtimes, format_runtime_table,  # noqa: E402
+                                  interleaved_rounds)
 
 
 def _tiny():
@@ -17,6 +18,27 @@ def _tiny():
     return keras.Model(inp, x, name="tiny_bench")
 
 
+def test_ratios_are_paired_and_floor_multiples():
+    rows = [
+        {"model": "m", "runtime": "tfsal litert (xnnpack)", "variant": "int8", "precision": "int8", "threads": 1,
+         "gflops": 1.0, "min_ms": 4.0, "median_ms": 5.0, "rounds_ms": [4.0, 6.0, 5.0]},
+        {"model": "m", "runtime": "openvino", "variant": "int8", "precision": "int8", "threads": 1, "gflops": 1.0,
+         "min_ms": 8.0, "median_ms": 10.0, "rounds_ms": [8.0, 12.0, 10.0]},
+        {"model": "m", "runtime": "onnxruntime", "variant": "float32", "precision": "float32", "threads": 1,
+         "gflops": 1.0, "missing": NOT_INSTALLED},
+    ]
+    floor = [{"kernel": "k", "kind": "conv", "precision": "int8", "threads": 1, "gflops": 0.5, "min_ms": 1.0,
+              "gflops_per_s": 500.0}]
+    _add_ratios(rows, floor)
+    assert rows[0]["vs_best_other"] == pytest.approx(2.0) and rows[1]["vs_best_other"] == pytest.approx(1.0)
+    assert rows[0]["floor_ms"] == pytest.approx(2.0) and rows[0]["floor_x"] == pytest.approx(2.0)
+    text = format_runtime_table({"rows": rows, "floor": floor, "load_before": (1, 2, 3), "load_after": (1, 2, 3),
+                                 "rounds": 3, "runs": 1, "warmup": 0, "versions": {"openvino": "x"}})
+    assert "2.00×" in text and NOT_INSTALLED in text and "500.0" in text
+    assert interleaved_rounds([lambda: None, lambda: None], rounds=2, runs=1).shape == (2, 2)
+
+
+@pytest.mark.slow
 def test_compare_runtimes_tiny(tmp_path):
     floor = (("tiny 1x1 conv", "conv", (8, 8, 8), 8, 1),)
     result = compare_runtimes(_tiny(), threads=(1,), rounds=1, runs=1, warmup=0, workdir=tmp_path,

@@ -100,13 +100,14 @@ def _prepare(model, workdir, calibration, num_calibration, num_parity):
 # --------------------------------------------------------------------------------------------------------------
 # Runners: each a factory ``make(threads) -> callable`` of one batch-1 forward pass on a fixed input
 # --------------------------------------------------------------------------------------------------------------
-def litert_callable(path=None, content=None, threads=1):
+def litert_callable(path=None, content=None, threads=1, **options):
     """One batch-1 ``invoke`` of a ``.tflite`` model in the LiteRT interpreter (XNNPACK), on a fixed random input.
 
     Args:
         path: a ``.tflite`` file, or
         content: its bytes.
         threads: the interpreter's thread count.
+        **options: more ``Interpreter`` options (e.g. ``experimental_default_delegate_latest_features=True``).
 
     Returns:
         A callable without arguments (``Interpreter.invoke``).
@@ -118,7 +119,7 @@ def litert_callable(path=None, content=None, threads=1):
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=None if path is None else os.fspath(path), model_content=content,
-                         num_threads=int(threads))
+                         num_threads=int(threads), **options)
     interp.allocate_tensors()
     d = interp.get_input_details()[0]
     rng = np.random.default_rng(0)
@@ -361,7 +362,7 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
             row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n)
             if callable(spec[5]):
                 times = per_round[live.index(spec)]
-                row.update(min_ms=min(times), median_ms=float(np.median(times)))
+                row.update(min_ms=float(min(times)), median_ms=float(np.median(times)), rounds_ms=list(map(float, times)))
             else:
                 row["missing"] = spec[5]
             rows.append(row)
@@ -376,14 +377,16 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
 
 
 def _add_ratios(rows, floor_rows):
-    """``vs_best_other`` (the fastest timed non-tfsal row of the same model and threads ÷ this row, by median: > 1
-    means this row is faster) and ``floor_x`` (this row ÷ its FLOPs at the best dense rate of its precision)."""
+    """``vs_best_other``: the fastest (by median) timed non-tfsal row of the same model and threads ÷ this row, the
+    median over rounds of the same-round ratio (paired, so that load drifting between rounds cancels; > 1 means
+    this row is faster); ``floor_x``: this row's min ÷ its FLOPs at the best dense rate of its precision."""
     for r in rows:
         if "missing" in r:
             continue
-        others = [o["median_ms"] for o in rows if o["model"] == r["model"] and o["threads"] == r["threads"]
+        others = [o for o in rows if o["model"] == r["model"] and o["threads"] == r["threads"]
                   and "missing" not in o and not o["runtime"].startswith("tfsal")]
-        r["vs_best_other"] = min(others) / r["median_ms"] if others else None
+        best = min(others, key=lambda o: o["median_ms"]) if others else None
+        r["vs_best_other"] = (float(np.median(np.divide(best["rounds_ms"], r["rounds_ms"]))) if best else None)
         rates = [f["gflops_per_s"] for f in floor_rows if f["threads"] == r["threads"] and f["kind"] == "conv"
                  and f["precision"] == r["precision"]]
         r["floor_ms"] = r["gflops"] / max(rates) * 1e3 if rates else None
@@ -416,7 +419,7 @@ def format_runtime_table(result):
              + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
              f"batch 1; per row min and median over {result['rounds']} interleaved rounds, each round the median "
              f"of {result['runs']} runs after {result['warmup']} warm-up runs", "",
-             "| model | runtime | variant | threads | min ms | median ms | best other ÷ this | "
+             "| model | runtime | variant | threads | min ms | median ms | best other ÷ this (paired) | "
              "GFLOPs | × floor |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         head = f"| {r['model']} | {r['runtime']} | {r['variant']} | {r['threads']} |"
