@@ -21,21 +21,23 @@ def _tiny():
 def test_ratios_are_paired_and_floor_multiples():
     rows = [
         {"model": "m", "runtime": "tfsal litert (xnnpack)", "variant": "int8", "precision": "int8", "threads": 1,
-         "gflops": 1.0, "min_ms": 4.0, "median_ms": 5.0, "rounds_ms": [4.0, 6.0, 5.0]},
+         "gflops": 1.0, "min_ms": 4.0, "median_ms": 5.0, "rounds_ms": [4.0, 6.0, 5.0], "cpu_ms": 4.0},
         {"model": "m", "runtime": "openvino", "variant": "int8", "precision": "int8", "threads": 1, "gflops": 1.0,
-         "min_ms": 8.0, "median_ms": 10.0, "rounds_ms": [8.0, 12.0, 10.0]},
+         "min_ms": 8.0, "median_ms": 10.0, "rounds_ms": [8.0, 12.0, 10.0], "cpu_ms": 8.0},
         {"model": "m", "runtime": "onnxruntime", "variant": "float32", "precision": "float32", "threads": 1,
          "gflops": 1.0, "missing": NOT_INSTALLED},
     ]
     floor = [{"kernel": "k", "kind": "conv", "precision": "int8", "threads": 1, "gflops": 0.5, "min_ms": 1.0,
-              "gflops_per_s": 500.0}]
+              "gflops_per_s": 500.0, "cpu_ms": 0.5, "gflops_per_cpu_s": 1000.0}]
     _add_ratios(rows, floor)
     assert rows[0]["vs_best_other"] == pytest.approx(2.0) and rows[1]["vs_best_other"] == pytest.approx(1.0)
     assert rows[0]["floor_ms"] == pytest.approx(2.0) and rows[0]["floor_x"] == pytest.approx(2.0)
+    assert rows[0]["floor_x_cpu"] == pytest.approx(4.0)  # 4 CPU ms ÷ (1 GFLOP at 1000 GFLOP/CPU-s)
     text = format_runtime_table({"rows": rows, "floor": floor, "load_before": (1, 2, 3), "load_after": (1, 2, 3),
                                  "rounds": 3, "runs": 1, "warmup": 0, "versions": {"openvino": "x"}})
     assert "2.00×" in text and NOT_INSTALLED in text and "500.0" in text
-    assert interleaved_rounds([lambda: None, lambda: None], rounds=2, runs=1).shape == (2, 2)
+    wall, cpu = interleaved_rounds([lambda: None, lambda: None], rounds=2, runs=1, cpu=True)
+    assert wall.shape == cpu.shape == (2, 2)
 
 
 @pytest.mark.slow
@@ -45,6 +47,7 @@ def test_compare_runtimes_tiny(tmp_path):
                               num_calibration=4, num_parity=2, ort_int8=False, floor=floor)
     rows = {(r["runtime"], r["variant"]): r for r in result["rows"]}
     assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["median_ms"] > 0
+    assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["cpu_ms"] >= 0
     assert rows[("tfsal litert (xnnpack)", "float32")]["floor_x"] > 0
     have_onnx = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tf2onnx"))
     have_ov = have_onnx and all(importlib.util.find_spec(m) for m in ("openvino", "nncf"))

@@ -270,15 +270,15 @@ def _floor_rows(kernels):
 # Timing
 # --------------------------------------------------------------------------------------------------------------
 def _median_ms(fn, runs):
-    times = np.empty(runs)
+    wall, cpu = np.empty(runs), np.empty(runs)
     for i in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times[i] = (time.perf_counter() - t) * 1e3
-    return float(np.median(times))
+        wall[i], cpu[i] = (time.perf_counter() - t) * 1e3, (time.process_time() - c) * 1e3
+    return float(np.median(wall)), float(np.median(cpu))
 
 
-def interleaved_rounds(fns, rounds, runs, warmup=0):
+def interleaved_rounds(fns, rounds, runs, warmup=0, cpu=False):
     """Per-round median times (ms) of callables, rounds interleaved (one round times each callable in turn).
 
     Args:
@@ -286,9 +286,11 @@ def interleaved_rounds(fns, rounds, runs, warmup=0):
         rounds: rounds.
         runs: timed calls of each callable per round (the round's figure is their median).
         warmup: untimed calls of each callable first.
+        cpu: also return the process CPU time per call (``time.process_time``: all the process's threads; on a
+            loaded machine it leaves out the time the process waited for a core).
 
     Returns:
-        A ``(rounds, len(fns))`` float array.
+        A ``(rounds, len(fns))`` float array of wall times, or ``(wall, cpu)`` arrays with ``cpu=True``.
 
     Example:
         >>> interleaved_rounds([lambda: sum(range(100))], rounds=2, runs=3).shape
@@ -297,11 +299,11 @@ def interleaved_rounds(fns, rounds, runs, warmup=0):
     for fn in fns:
         for _ in range(warmup):
             fn()
-    out = np.zeros((rounds, len(fns)))
+    wall, cpu_ms = np.zeros((rounds, len(fns))), np.zeros((rounds, len(fns)))
     for r in range(rounds):
         for k, fn in enumerate(fns):
-            out[r, k] = _median_ms(fn, runs)
-    return out
+            wall[r, k], cpu_ms[r, k] = _median_ms(fn, runs)
+    return (wall, cpu_ms) if cpu else wall
 
 
 def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7, runs=20, warmup=5,
@@ -329,7 +331,8 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
         A dict: ``rows`` (``model``, ``runtime``, ``variant``, ``precision``, ``threads``, ``min_ms``,
         ``median_ms``, ``gflops``, or ``missing`` with the reason), ``floor`` (``kernel``, ``kind``,
         ``precision``, ``threads``, ``gflops``, ``min_ms``, ``gflops_per_s``), ``load_before``, ``load_after``,
-        ``rounds``, ``runs``, ``versions``.
+        ``rounds``, ``runs``, ``versions``. A row's ``cpu_ms`` is the median process CPU time per call (all
+        threads; less sensitive to a loaded machine than the wall times).
 
     Example:
         >>> r = compare_runtimes(["fastsal-a"], threads=(1,), rounds=3)  # doctest: +SKIP
@@ -357,19 +360,22 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
     for n in threads:
         live = [s for s in specs if callable(s[5])]
         makers = [s[5] for s in live] + [f[4] for f in floors]
-        per_round = interleaved_rounds([make(n) for make in makers], rounds, runs, warmup).T
+        per_round, cpu_rounds = (a.T for a in interleaved_rounds([make(n) for make in makers], rounds, runs, warmup,
+                                                                  cpu=True))
         for spec in specs:
             row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n)
             if callable(spec[5]):
                 times = per_round[live.index(spec)]
-                row.update(min_ms=float(min(times)), median_ms=float(np.median(times)), rounds_ms=list(map(float, times)))
+                row.update(min_ms=float(min(times)), median_ms=float(np.median(times)), rounds_ms=list(map(float, times)),
+                           cpu_ms=float(np.median(cpu_rounds[live.index(spec)])))
             else:
                 row["missing"] = spec[5]
             rows.append(row)
         for k, (label, kind, precision, gflops, _) in enumerate(floors):
-            best = min(per_round[len(live) + k])
+            best, cpu_best = float(min(per_round[len(live) + k])), float(min(cpu_rounds[len(live) + k]))
             floor_rows.append({"kernel": label, "kind": kind, "precision": precision, "threads": n,
-                               "gflops": gflops, "min_ms": best, "gflops_per_s": gflops / best * 1e3})
+                               "gflops": gflops, "min_ms": best, "gflops_per_s": gflops / best * 1e3,
+                               "cpu_ms": cpu_best, "gflops_per_cpu_s": gflops / max(cpu_best, 1e-6) * 1e3})
         say(f"{n} thread(s) done")
     _add_ratios(rows, floor_rows)
     return {"rows": rows, "floor": floor_rows, "load_before": load_before, "load_after": load_average(),
@@ -379,7 +385,8 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
 def _add_ratios(rows, floor_rows):
     """``vs_best_other``: the fastest (by median) timed non-tfsal row of the same model and threads ÷ this row, the
     median over rounds of the same-round ratio (paired, so that load drifting between rounds cancels; > 1 means
-    this row is faster); ``floor_x``: this row's min ÷ its FLOPs at the best dense rate of its precision."""
+    this row is faster); ``floor_x``: this row's min ÷ its FLOPs at the best dense rate of its precision;
+    ``floor_x_cpu``: the same in CPU time."""
     for r in rows:
         if "missing" in r:
             continue
@@ -387,10 +394,12 @@ def _add_ratios(rows, floor_rows):
                   and "missing" not in o and not o["runtime"].startswith("tfsal")]
         best = min(others, key=lambda o: o["median_ms"]) if others else None
         r["vs_best_other"] = (float(np.median(np.divide(best["rounds_ms"], r["rounds_ms"]))) if best else None)
-        rates = [f["gflops_per_s"] for f in floor_rows if f["threads"] == r["threads"] and f["kind"] == "conv"
-                 and f["precision"] == r["precision"]]
-        r["floor_ms"] = r["gflops"] / max(rates) * 1e3 if rates else None
-        r["floor_x"] = r["min_ms"] / r["floor_ms"] if rates else None
+        same = [f for f in floor_rows if f["threads"] == r["threads"] and f["kind"] == "conv"
+                and f["precision"] == r["precision"]]
+        r["floor_ms"] = r["gflops"] / max(f["gflops_per_s"] for f in same) * 1e3 if same else None
+        r["floor_x"] = r["min_ms"] / r["floor_ms"] if same else None
+        cpu_rate = max((f.get("gflops_per_cpu_s", 0.0) for f in same), default=0.0)
+        r["floor_x_cpu"] = r["cpu_ms"] / (r["gflops"] / cpu_rate * 1e3) if cpu_rate and "cpu_ms" in r else None
 
 
 def _versions():
@@ -420,20 +429,24 @@ def format_runtime_table(result):
              f"batch 1; per row min and median over {result['rounds']} interleaved rounds, each round the median "
              f"of {result['runs']} runs after {result['warmup']} warm-up runs", "",
              "| model | runtime | variant | threads | min ms | median ms | best other ÷ this (paired) | "
-             "GFLOPs | × floor |", "|---|---|---|---|---|---|---|---|---|"]
+             "CPU ms | GFLOPs | × floor | × floor (CPU) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         head = f"| {r['model']} | {r['runtime']} | {r['variant']} | {r['threads']} |"
         if "missing" in r:
-            lines.append(f"{head} {r['missing']} | | | {r['gflops']:.2f} | |")
+            lines.append(f"{head} {r['missing']} | | | | {r['gflops']:.2f} | | |")
             continue
         ratio = "-" if r["vs_best_other"] is None else f"{r['vs_best_other']:.2f}×"
         fx = "-" if r["floor_x"] is None else f"{r['floor_x']:.1f}"
-        lines.append(f"{head} {r['min_ms']:.2f} | {r['median_ms']:.2f} | {ratio} | {r['gflops']:.2f} | {fx} |")
+        fxc = "-" if r.get("floor_x_cpu") is None else f"{r['floor_x_cpu']:.1f}"
+        lines.append(f"{head} {r['min_ms']:.2f} | {r['median_ms']:.2f} | {ratio} | {r['cpu_ms']:.2f} | "
+                     f"{r['gflops']:.2f} | {fx} | {fxc} |")
     if result["floor"]:
         lines += ["", "Floor (one-layer LiteRT models, same rounds; × floor = min ms ÷ (GFLOPs ÷ best conv rate of "
                   "the row's precision at its thread count)):", "",
-                  "| kernel | precision | threads | GFLOPs | min ms | GFLOP/s |", "|---|---|---|---|---|---|"]
+                  "| kernel | precision | threads | GFLOPs | min ms | GFLOP/s | min CPU ms | GFLOP/CPU-s |",
+                  "|---|---|---|---|---|---|---|---|"]
         for f in result["floor"]:
             lines.append(f"| {f['kernel']} | {f['precision']} | {f['threads']} | {f['gflops']:.3f} | "
-                         f"{f['min_ms']:.3f} | {f['gflops_per_s']:.1f} |")
+                         f"{f['min_ms']:.3f} | {f['gflops_per_s']:.1f} | {f.get('cpu_ms', float('nan')):.3f} | "
+                         f"{f.get('gflops_per_cpu_s', float('nan')):.1f} |")
     return "\n".join(lines)
