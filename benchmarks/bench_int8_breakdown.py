@@ -82,20 +82,23 @@ def main(argv=None):
     print(header())
     print(f"FastSal-A int8 (uint8 io), {h}x{w}; per row min / median over {args.rounds} interleaved rounds (each "
           f"the median of {args.runs} invokes after {args.warmup} warm-up); segment = this row - the row above "
-          "(median over rounds)\n")
+          "(median over rounds); CPU = process CPU time per invoke (leaves out waiting for a core)\n")
     threads = [int(t) for t in args.threads.split(",")]
-    cols = " | ".join(f"{t}T min | {t}T median | {t}T segment ms (share)" for t in threads)
+    cols = " | ".join(f"{t}T min | {t}T median | {t}T segment ms (share) | {t}T CPU ms | {t}T CPU segment (share)"
+                      for t in threads)
     print(f"| graph | segment | size MB | {cols} |")
-    print("|---|---|---|" + "---|---|---|" * len(threads))
+    print("|---|---|---|" + "---|---|---|---|---|" * len(threads))
     stats = {t: interleaved_rounds([litert_callable(content=c, threads=t) for _, _, c in files], args.rounds,
-                                   args.runs, args.warmup) for t in threads}
+                                   args.runs, args.warmup, cpu=True) for t in threads}
     for k, (segment, label, content) in enumerate(files):
         cells = []
         for t in threads:
-            pr = stats[t]
+            pr, cpu = stats[t]
             seg = np.median(pr[:, k] - (pr[:, k - 1] if k else 0.0))
-            share = seg / np.median(pr[:, -1])
-            cells.append(f"{pr[:, k].min():.2f} | {np.median(pr[:, k]):.2f} | {seg:.2f} ({share:.0%})")
+            cseg = np.median(cpu[:, k] - (cpu[:, k - 1] if k else 0.0))
+            cells.append(f"{pr[:, k].min():.2f} | {np.median(pr[:, k]):.2f} | {seg:.2f} "
+                         f"({seg / np.median(pr[:, -1]):.0%}) | {np.median(cpu[:, k]):.2f} | {cseg:.2f} "
+                         f"({cseg / np.median(cpu[:, -1]):.0%})")
         print(f"| {label} | {segment} | {len(content) / 1e6:.2f} | " + " | ".join(cells) + " |")
     print("\n" + header())
     return 0

@@ -84,10 +84,10 @@ def main(argv=None):
     print(header())
     print(f"FastSal-A int8, {h}x{w}; per row min / median over {args.rounds} interleaved rounds (each the median "
           f"of {args.runs} invokes); ratio = shipped row ÷ this row (median of per-round ratios); parity CC vs "
-          f"Keras on {len(par)} images\n")
-    cols = " | ".join(f"{t}T min | {t}T median | {t}T ratio" for t in threads)
+          f"Keras on {len(par)} images; CPU = process CPU time per invoke\n")
+    cols = " | ".join(f"{t}T min | {t}T median | {t}T ratio | {t}T CPU ms | {t}T CPU ratio" for t in threads)
     print(f"| variant | QUANTIZE/MUL/ADD ops | parity CC | {cols} |")
-    print("|---|---|---|" + "---|---|---|" * len(threads))
+    print("|---|---|---|" + "---|---|---|---|---|" * len(threads))
     variants.append(("uint8 io, XNNPACK latest features", None, "uint8"))
     contents.append(contents[0])
     ccs.append(ccs[0])
@@ -98,10 +98,10 @@ def main(argv=None):
         return litert_callable(content=content, threads=t, experimental_default_delegate_latest_features=latest)
 
     stats = {t: interleaved_rounds([run(k, c, t) for k, c in enumerate(contents)], args.rounds, args.runs,
-                                   args.warmup) for t in threads}
+                                   args.warmup, cpu=True) for t in threads}
     for k, (label, _, _) in enumerate(variants):
-        cells = [f"{s[:, k].min():.2f} | {np.median(s[:, k]):.2f} | {np.median(s[:, 0] / s[:, k]):.3f}"
-                 for s in (stats[t] for t in threads)]
+        cells = [f"{w[:, k].min():.2f} | {np.median(w[:, k]):.2f} | {np.median(w[:, 0] / w[:, k]):.3f} | "
+                 f"{np.median(c[:, k]):.2f} | {np.median(c[:, 0] / c[:, k]):.3f}" for w, c in (stats[t] for t in threads)]
         print(f"| {label} | {ops[k]} | {ccs[k]:.4f} | " + " | ".join(cells) + " |")
     print("\n" + header())
     return 0
