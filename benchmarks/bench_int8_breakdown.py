@@ -68,16 +68,20 @@ def main(argv=None):
     from tfsal.bench_runtimes import interleaved_rounds, litert_callable
     from tfsal.benchmark import header
     from tfsal.export import _calibration_paths, fold_fastsal_a, prepare_images
+    from tfsal.models import count_flops
 
     model = _model(args)
     h, w = model.input_shape[1:3]
     rep = prepare_images(_calibration_paths(None, 100)[0], (h, w))
-    files = []
+    files, gflops = [], []
     for segment, label, names in STAGES:
         cut = keras.Model(model.input, [model.get_layer(n).output for n in names], name="cut")
         files.append((segment, label, _convert(cut, rep)))
+        gflops.append(count_flops(cut)[1] / 1e9)
+    full = fold_fastsal_a(model)
     files.append(("output (head conv, sigmoid, d2s)", "full FastSal-A, head folded (the exported graph)",
-                  _convert(fold_fastsal_a(model), rep)))
+                  _convert(full, rep)))
+    gflops.append(count_flops(full)[1] / 1e9)
 
     print(header())
     print(f"FastSal-A int8 (uint8 io), {h}x{w}; per row min / median over {args.rounds} interleaved rounds (each "
@@ -86,8 +90,8 @@ def main(argv=None):
     threads = [int(t) for t in args.threads.split(",")]
     cols = " | ".join(f"{t}T min | {t}T median | {t}T segment ms (share) | {t}T CPU ms | {t}T CPU segment (share)"
                       for t in threads)
-    print(f"| graph | segment | size MB | {cols} |")
-    print("|---|---|---|" + "---|---|---|---|---|" * len(threads))
+    print(f"| graph | segment | segment GFLOPs (share) | size MB | {cols} |")
+    print("|---|---|---|---|" + "---|---|---|---|---|" * len(threads))
     stats = {t: interleaved_rounds([litert_callable(content=c, threads=t) for _, _, c in files], args.rounds,
                                    args.runs, args.warmup, cpu=True) for t in threads}
     for k, (segment, label, content) in enumerate(files):
@@ -99,7 +103,9 @@ def main(argv=None):
             cells.append(f"{pr[:, k].min():.2f} | {np.median(pr[:, k]):.2f} | {seg:.2f} "
                          f"({seg / np.median(pr[:, -1]):.0%}) | {np.median(cpu[:, k]):.2f} | {cseg:.2f} "
                          f"({cseg / np.median(cpu[:, -1]):.0%})")
-        print(f"| {label} | {segment} | {len(content) / 1e6:.2f} | " + " | ".join(cells) + " |")
+        seg_gf = gflops[k] - (gflops[k - 1] if k else 0.0)
+        print(f"| {label} | {segment} | {seg_gf:.3f} ({seg_gf / gflops[-1]:.0%}) | {len(content) / 1e6:.2f} | "
+              + " | ".join(cells) + " |")
     print("\n" + header())
     return 0
 
