@@ -79,7 +79,8 @@ def main(argv=None):
                 f.write(content)
             contents.append(content)
             ccs.append(parity_check(model, TFLiteRunner(path), par)["cc_mean"])
-            ops.append(", ".join(f"{n} x{c}" for n, c in tflite_ops(content).items() if n in ("QUANTIZE", "MUL", "ADD")))
+            counts = tflite_ops(content).items()
+            ops.append(", ".join(f"{n} x{c}" for n, c in counts if n in ("QUANTIZE", "MUL", "ADD")))
     threads = [int(t) for t in args.threads.split(",")]
     print(header())
     print(f"FastSal-A int8, {h}x{w}; per row min / median over {args.rounds} interleaved rounds (each the median "
@@ -101,7 +102,8 @@ def main(argv=None):
                                    args.warmup, cpu=True) for t in threads}
     for k, (label, _, _) in enumerate(variants):
         cells = [f"{w[:, k].min():.2f} | {np.median(w[:, k]):.2f} | {np.median(w[:, 0] / w[:, k]):.3f} | "
-                 f"{np.median(c[:, k]):.2f} | {np.median(c[:, 0] / c[:, k]):.3f}" for w, c in (stats[t] for t in threads)]
+                 f"{np.median(c[:, k]):.2f} | {np.median(c[:, 0] / c[:, k]):.3f}"
+                 for w, c in (stats[t] for t in threads)]
         print(f"| {label} | {ops[k]} | {ccs[k]:.4f} | " + " | ".join(cells) + " |")
     print("\n" + header())
     return 0

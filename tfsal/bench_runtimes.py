@@ -75,7 +75,8 @@ def _exported_graph(net):
 def _export(model, out, fmt, quantize, calibration, num_calibration, num_parity):
     if not os.path.isfile(out):
         kw = {"calibration": calibration, "num_calibration": num_calibration} if quantize == "int8" else {}
-        export_model(model, out=out, format=fmt, quantize=quantize, num_parity=num_parity, progress=False, **kw)
+        export_model(model, out=out, format=fmt, quantize=quantize, num_parity=num_parity, progress=False,
+                     registered_name=model if isinstance(model, str) else None, **kw)
     return out
 
 
@@ -93,8 +94,7 @@ def _prepare(model, workdir, calibration, num_calibration, num_parity):
     else:
         files["onnx"] = None
     h, w = net.input_shape[1:3]
-    return {"name": name, "files": files, "size": (h, w), "gflops": count_flops(_exported_graph(net))[1] / 1e9,
-            "gflops_unfolded": count_flops(net)[1] / 1e9}
+    return {"name": name, "files": files, "size": (h, w), "gflops": count_flops(_exported_graph(net))[1] / 1e9}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -330,7 +330,8 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
     Returns:
         A dict: ``rows`` (``model``, ``runtime``, ``variant``, ``precision``, ``threads``, ``min_ms``,
         ``median_ms``, ``gflops``, or ``missing`` with the reason), ``floor`` (``kernel``, ``kind``,
-        ``precision``, ``threads``, ``gflops``, ``min_ms``, ``gflops_per_s``), ``load_before``, ``load_after``,
+        ``precision``, ``threads``, ``gflops``, ``min_ms``, ``gflops_per_s``, ``cpu_ms``, ``gflops_per_cpu_s``),
+        ``load_before``, ``load_after``,
         ``rounds``, ``runs``, ``versions``. A row's ``cpu_ms`` is the median process CPU time per call (all
         threads; less sensitive to a loaded machine than the wall times).
 
@@ -366,8 +367,8 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
             row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n)
             if callable(spec[5]):
                 times = per_round[live.index(spec)]
-                row.update(min_ms=float(min(times)), median_ms=float(np.median(times)), rounds_ms=list(map(float, times)),
-                           cpu_ms=float(np.median(cpu_rounds[live.index(spec)])))
+                row.update(min_ms=float(min(times)), median_ms=float(np.median(times)),
+                           rounds_ms=list(map(float, times)), cpu_ms=float(np.median(cpu_rounds[live.index(spec)])))
             else:
                 row["missing"] = spec[5]
             rows.append(row)
