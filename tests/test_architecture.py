@@ -27,6 +27,7 @@ LAYERS = {
     # 4: workflows
     "tfsal.evaluate": 4, "tfsal.train": 4, "tfsal.training": 4, "tfsal.distill": 4, "tfsal.export": 4,
     "tfsal.quantize": 4, "tfsal.receptive": 4, "tfsal.visualize": 4, "tfsal.cropping": 4, "tfsal.benchmark": 4,
+    "tfsal.bench_runtimes": 4,
     # 5: the command line, and the package's lazy front door
     "tfsal.cli": 5, "tfsal._cli_types": 5, "tfsal": 5,
 }

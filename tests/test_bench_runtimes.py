@@ -1,0 +1,62 @@
+"""tfsal.bench_runtimes.compare_runtimes on a tiny model, 1 round: the rows of the installed runtimes are timed,
+those of missing ones say why, and the floor and ratios are filled in."""
+import importlib.util
+
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from tfsal.bench_runtimes import (NOT_INSTALLED, _add_ratios, compare_runtimes, format_runtime_table,  # noqa: E402
+                                  interleaved_rounds)
+
+
+def _tiny():
+    inp = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(x)
+    x = keras.layers.Conv2D(1, 1, activation="sigmoid", name="head")(x)
+    return keras.Model(inp, x, name="tiny_bench")
+
+
+def test_ratios_are_paired_and_floor_multiples():
+    rows = [
+        {"model": "m", "runtime": "tfsal litert (xnnpack)", "variant": "int8", "precision": "int8", "threads": 1,
+         "gflops": 1.0, "min_ms": 4.0, "median_ms": 5.0, "rounds_ms": [4.0, 6.0, 5.0], "cpu_ms": 4.0},
+        {"model": "m", "runtime": "openvino", "variant": "int8", "precision": "int8", "threads": 1, "gflops": 1.0,
+         "min_ms": 8.0, "median_ms": 10.0, "rounds_ms": [8.0, 12.0, 10.0], "cpu_ms": 8.0},
+        {"model": "m", "runtime": "onnxruntime", "variant": "float32", "precision": "float32", "threads": 1,
+         "gflops": 1.0, "missing": NOT_INSTALLED},
+    ]
+    floor = [{"kernel": "k", "kind": "conv", "precision": "int8", "threads": 1, "gflops": 0.5, "min_ms": 1.0,
+              "gflops_per_s": 500.0, "cpu_ms": 0.5, "gflops_per_cpu_s": 1000.0}]
+    _add_ratios(rows, floor)
+    assert rows[0]["vs_best_other"] == pytest.approx(2.0) and rows[1]["vs_best_other"] == pytest.approx(1.0)
+    assert rows[0]["floor_ms"] == pytest.approx(2.0) and rows[0]["floor_x"] == pytest.approx(2.0)
+    assert rows[0]["floor_x_cpu"] == pytest.approx(4.0)  # 4 CPU ms ÷ (1 GFLOP at 1000 GFLOP/CPU-s)
+    text = format_runtime_table({"rows": rows, "floor": floor, "load_before": (1, 2, 3), "load_after": (1, 2, 3),
+                                 "rounds": 3, "runs": 1, "warmup": 0, "versions": {"openvino": "x"}})
+    assert "2.00×" in text and NOT_INSTALLED in text and "500.0" in text
+    wall, cpu = interleaved_rounds([lambda: None, lambda: None], rounds=2, runs=1, cpu=True)
+    assert wall.shape == cpu.shape == (2, 2)
+
+
+@pytest.mark.slow
+def test_compare_runtimes_tiny(tmp_path):
+    floor = (("tiny 1x1 conv", "conv", (8, 8, 8), 8, 1),)
+    result = compare_runtimes(_tiny(), threads=(1,), rounds=1, runs=1, warmup=0, workdir=tmp_path,
+                              num_calibration=4, num_parity=2, ort_int8=False, floor=floor)
+    rows = {(r["runtime"], r["variant"]): r for r in result["rows"]}
+    assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["median_ms"] > 0
+    assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["cpu_ms"] >= 0
+    assert rows[("tfsal litert (xnnpack)", "float32")]["floor_x"] > 0
+    have_onnx = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tf2onnx"))
+    have_ov = have_onnx and all(importlib.util.find_spec(m) for m in ("openvino", "nncf"))
+    assert ("missing" not in rows[("onnxruntime", "float32")]) == have_onnx
+    assert ("missing" not in rows[("openvino", "int8 (nncf ptq)")]) == have_ov
+    if not have_ov:
+        assert NOT_INSTALLED in rows[("openvino", "int8 (nncf ptq)")]["missing"] or not have_onnx
+    if have_onnx:
+        assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["vs_best_other"] > 0
+    assert [f["precision"] for f in result["floor"]] == ["int8", "float32"]
+    text = format_runtime_table(result)
+    assert "load average before" in text and "tiny_bench" in text and "GFLOP/s" in text

@@ -1,0 +1,450 @@
+"""tfsal's exported files next to ONNX Runtime and OpenVINO on the same weights, with a floor measured in the same run.
+
+:func:`compare_runtimes` exports each model once (tfsal int8 and float32 ``.tflite``, tfsal's own ``.onnx``, all
+from the same Keras weights), builds the other runtimes' models from that ONNX file (OpenVINO fp32; OpenVINO int8
+by NNCF post-training quantisation and, optionally, ONNX Runtime int8 by static QDQ quantisation, both calibrated
+on the same images as tfsal's int8 export), and times every row, rounds interleaved between rows so that background
+load hits them alike. It also times small one-layer LiteRT models of known FLOPs (:data:`FLOOR_KERNELS`, sized like
+FastSal's big layers) in the same rounds: their best rate is the floor, and each model row is given as a multiple
+of the time its FLOPs would take at that rate (int8 rows against the int8 rate, float rows against the float rate).
+
+A runtime that is not installed gives a row that says so, never a crash. All runs are batch 1.
+
+Example:
+    >>> from tfsal.bench_runtimes import compare_runtimes, format_runtime_table
+    >>> result = compare_runtimes(["fastsal-a"], threads=(1,), rounds=3)  # doctest: +SKIP
+    >>> print(format_runtime_table(result))  # doctest: +SKIP
+"""
+import importlib.util
+import logging
+import os
+import time
+
+import numpy as np
+
+from tfsal import checks
+from tfsal.errors import UserError
+from tfsal.export import _convert_tflite, calibration_images, export_model
+from tfsal.models._fastsal_fold import export_fold
+from tfsal.models import count_flops, load_pretrained
+
+__all__ = ["compare_runtimes", "format_runtime_table", "FLOOR_KERNELS", "load_average", "interleaved_rounds",
+           "litert_callable"]
+
+log = logging.getLogger("tfsal.benchmark")
+
+# One-layer models of the floor: (label, kind, (H, W, Cin), Cout, kernel). Sized like FastSal-A's heavy layers at
+# 192x256: MobileNetV2's expand/project 1x1 convs at 48x64 and the decoder's 3x3 convs; the depthwise row shows the
+# memory-bound rate (MobileNetV2's depthwise 3x3 at 96x128x96), which is reported but not the floor.
+FLOOR_KERNELS = (
+    ("1x1 conv 48x64, 192->192", "conv", (48, 64, 192), 192, 1),
+    ("3x3 conv 48x64, 64->64", "conv", (48, 64, 64), 64, 3),
+    ("3x3 depthwise 96x128x96", "depthwise", (96, 128, 96), 96, 3),
+)
+
+NOT_INSTALLED = "not installed"
+
+
+def load_average():
+    """The 1, 5 and 15-minute load averages (``nan`` where the OS has none)."""
+    return os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+
+
+def _installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Files: one export per model and format, cached in ``workdir``
+# --------------------------------------------------------------------------------------------------------------
+def _keras_model(model):
+    if hasattr(model, "predict_on_batch"):
+        return model, model.name
+    return load_pretrained(model), str(model)
+
+
+def _exported_graph(net):
+    """The graph tfsal's export writes (FastSal-A/-C folded), for its FLOP count."""
+    folded = export_fold(net)
+    return net if folded is None else folded[0]
+
+
+def _export(model, out, fmt, quantize, calibration, num_calibration, num_parity):
+    if not os.path.isfile(out):
+        kw = {"calibration": calibration, "num_calibration": num_calibration} if quantize == "int8" else {}
+        export_model(model, out=out, format=fmt, quantize=quantize, num_parity=num_parity, progress=False,
+                     registered_name=model if isinstance(model, str) else None, **kw)
+    return out
+
+
+def _prepare(model, workdir, calibration, num_calibration, num_parity):
+    net, name = _keras_model(model)
+    tag = name.replace("/", "_")
+    files = {"int8": os.path.join(workdir, f"{tag}_int8.tflite"),
+             "float32": os.path.join(workdir, f"{tag}_float32.tflite"),
+             "onnx": os.path.join(workdir, f"{tag}.onnx")}
+    src = model if isinstance(model, str) else net
+    _export(src, files["int8"], "tflite", "int8", calibration, num_calibration, num_parity)
+    _export(src, files["float32"], "tflite", "none", calibration, num_calibration, num_parity)
+    if _installed("tf2onnx") and _installed("onnxruntime"):
+        _export(src, files["onnx"], "onnx", None, calibration, num_calibration, num_parity)
+    else:
+        files["onnx"] = None
+    h, w = net.input_shape[1:3]
+    return {"name": name, "files": files, "size": (h, w), "gflops": count_flops(_exported_graph(net))[1] / 1e9}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Runners: each a factory ``make(threads) -> callable`` of one batch-1 forward pass on a fixed input
+# --------------------------------------------------------------------------------------------------------------
+def litert_callable(path=None, content=None, threads=1, **options):
+    """One batch-1 ``invoke`` of a ``.tflite`` model in the LiteRT interpreter (XNNPACK), on a fixed random input.
+
+    Args:
+        path: a ``.tflite`` file, or
+        content: its bytes.
+        threads: the interpreter's thread count.
+        **options: more ``Interpreter`` options (e.g. ``experimental_default_delegate_latest_features=True``).
+
+    Returns:
+        A callable without arguments (``Interpreter.invoke``).
+
+    Example:
+        >>> run = litert_callable("fastsal-a_int8.tflite", threads=1)  # doctest: +SKIP
+        >>> run()  # doctest: +SKIP
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=None if path is None else os.fspath(path), model_content=content,
+                         num_threads=int(threads), **options)
+    interp.allocate_tensors()
+    d = interp.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(d["dtype"], np.integer):
+        x = rng.integers(0, 128, d["shape"]).astype(d["dtype"])
+    else:
+        x = rng.uniform(0, 255, d["shape"]).astype(d["dtype"])
+    interp.set_tensor(d["index"], x)
+    return interp.invoke
+
+
+def _litert(path=None, content=None):
+    return lambda n: litert_callable(path, content, n)
+
+
+def _image(size):
+    return np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype(np.float32)
+
+
+def _ort(path, size):
+    def make(n):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = int(n), 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: _image(size)}
+        return lambda: sess.run(None, feed)
+
+    return make
+
+
+def _openvino(ov_model, size, precision):
+    def make(n):
+        import openvino as ov
+
+        config = {"INFERENCE_NUM_THREADS": int(n), "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+        if precision == "f32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"  # no bf16/f16 on CPUs that have it: the float32 row
+        compiled = ov.Core().compile_model(ov_model, "CPU", config)
+        request = compiled.create_infer_request()
+        x = _image(size)
+        return lambda: request.infer({0: x})
+
+    return make
+
+
+def _calibration(size, calibration, num_calibration):
+    """The images tfsal's int8 export calibrates on, as raw-pixel float32 ``(1, H, W, 3)`` batches."""
+    images, _ = calibration_images(size, calibration, num_calibration)
+    return [x[None] for x in images]
+
+
+def _ov_models(onnx_path, workdir, tag, cal):
+    """OpenVINO fp32 (the ONNX file read as is) and int8 (NNCF post-training quantisation, cached as IR)."""
+    import openvino as ov
+
+    core = ov.Core()
+    fp32 = core.read_model(onnx_path)
+    xml = os.path.join(workdir, f"{tag}_openvino_int8.xml")
+    if not os.path.isfile(xml):
+        import nncf
+
+        quantized = nncf.quantize(core.read_model(onnx_path), nncf.Dataset(cal), subset_size=len(cal))
+        ov.save_model(quantized, xml)
+    return fp32, core.read_model(xml)
+
+
+def _ort_int8(onnx_path, workdir, tag, cal):
+    """ONNX Runtime static int8 (QDQ, per-channel weights) of tfsal's ONNX file, on the same calibration images."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    out = os.path.join(workdir, f"{tag}_ort_int8.onnx")
+    if not os.path.isfile(out):
+        import onnxruntime as ort
+
+        name = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.it = iter(cal)
+
+            def get_next(self):
+                x = next(self.it, None)
+                return None if x is None else {name: x}
+
+        quantize_static(onnx_path, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return out
+
+
+def _model_rows(prep, workdir, calibration, num_calibration, ort_int8):
+    """Row specs of one model: ``(runtime, variant, precision, make or reason-it-is-missing)``."""
+    f, size, tag = prep["files"], prep["size"], os.path.basename(prep["files"]["int8"])[: -len("_int8.tflite")]
+    rows = [("tfsal litert (xnnpack)", "int8 (uint8 io)", "int8", _litert(f["int8"])),
+            ("tfsal litert (xnnpack)", "float32", "float32", _litert(f["float32"]))]
+    if f["onnx"] is None:
+        rows.append(("onnxruntime", "float32", "float32", NOT_INSTALLED))
+        if ort_int8:
+            rows.append(("onnxruntime", "int8 (static QDQ)", "int8", NOT_INSTALLED))
+        return rows + [("openvino", "fp32", "float32", "no ONNX file (tf2onnx/onnxruntime not installed)"),
+                       ("openvino", "int8 (nncf ptq)", "int8", "no ONNX file (tf2onnx/onnxruntime not installed)")]
+    rows.append(("onnxruntime", "float32", "float32", _ort(f["onnx"], size)))
+    cal = None
+    if ort_int8:
+        cal = _calibration(size, calibration, num_calibration)
+        rows.append(("onnxruntime", "int8 (static QDQ)", "int8", _ort(_ort_int8(f["onnx"], workdir, tag, cal), size)))
+    if not (_installed("openvino") and _installed("nncf")):
+        missing = "not installed (pip install tfsal[openvino])"
+        return rows + [("openvino", "fp32", "float32", missing), ("openvino", "int8 (nncf ptq)", "int8", missing)]
+    cal = cal if cal is not None else _calibration(size, calibration, num_calibration)
+    ov_fp32, ov_int8 = _ov_models(f["onnx"], workdir, tag, cal)
+    return rows + [("openvino", "fp32", "float32", _openvino(ov_fp32, size, "f32")),
+                   ("openvino", "int8 (nncf ptq)", "int8", _openvino(ov_int8, size, "int8"))]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The floor: one-layer LiteRT models of known FLOPs
+# --------------------------------------------------------------------------------------------------------------
+def _floor_model(kind, shape, cout, k):
+    import keras
+
+    inp = keras.Input(shape, batch_size=1)
+    if kind == "depthwise":
+        y = keras.layers.DepthwiseConv2D(k, padding="same", name="floor_dw")(inp)
+    else:
+        y = keras.layers.Conv2D(cout, k, padding="same", name="floor_conv")(inp)
+    return keras.Model(inp, keras.layers.ReLU(name="floor_relu")(y), name=f"floor_{kind}")
+
+
+def _floor_rows(kernels):
+    """Row specs of ``kernels`` (as :data:`FLOOR_KERNELS`) in int8 and float32: ``(label, kind, precision, gflops,
+    make)``."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for label, kind, shape, cout, k in kernels:
+        model = _floor_model(kind, shape, cout, k)
+        gflops = count_flops(model)[1] / 1e9
+        rep = rng.uniform(0, 6, (16, *shape)).astype(np.float32)
+        for precision in ("int8", "float32"):
+            content = _convert_tflite(model, "int8" if precision == "int8" else "none", "int8", rep, False)
+            rows.append((label, kind, precision, gflops, _litert(content=content)))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------------------------
+def _median_ms(fn, runs):
+    wall, cpu = np.empty(runs), np.empty(runs)
+    for i in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall[i], cpu[i] = (time.perf_counter() - t) * 1e3, (time.process_time() - c) * 1e3
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def interleaved_rounds(fns, rounds, runs, warmup=0, cpu=False):
+    """Per-round median times (ms) of callables, rounds interleaved (one round times each callable in turn).
+
+    Args:
+        fns: callables without arguments.
+        rounds: rounds.
+        runs: timed calls of each callable per round (the round's figure is their median).
+        warmup: untimed calls of each callable first.
+        cpu: also return the process CPU time per call (``time.process_time``: all the process's threads; on a
+            loaded machine it leaves out the time the process waited for a core).
+
+    Returns:
+        A ``(rounds, len(fns))`` float array of wall times, or ``(wall, cpu)`` arrays with ``cpu=True``.
+
+    Example:
+        >>> interleaved_rounds([lambda: sum(range(100))], rounds=2, runs=3).shape
+        (2, 1)
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    wall, cpu_ms = np.zeros((rounds, len(fns))), np.zeros((rounds, len(fns)))
+    for r in range(rounds):
+        for k, fn in enumerate(fns):
+            wall[r, k], cpu_ms[r, k] = _median_ms(fn, runs)
+    return (wall, cpu_ms) if cpu else wall
+
+
+def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7, runs=20, warmup=5,
+                     workdir=None, calibration=None, num_calibration=100, num_parity=20, ort_int8=True, floor=True,
+                     progress=None):
+    """Time tfsal's int8/float32 ``.tflite`` files against ONNX Runtime and OpenVINO on the same weights, side by side.
+
+    Args:
+        models: registered names with shipped weights (``"fastsal-a"``) or ``keras.Model`` objects.
+        threads: thread counts; every row runs at each.
+        rounds: rounds per thread count; one round times every row once (``runs`` calls, their median), in turn.
+        runs: timed calls per row and round.
+        warmup: untimed calls per row before the first round.
+        workdir: folder for the exported files (reused when present); default ``~/.cache/tfsal/bench``.
+        calibration: int8 calibration folder for tfsal, NNCF and ONNX Runtime alike (default: demo train, as
+            ``tfsal export``).
+        num_calibration: at most this many calibration images.
+        num_parity: parity images of each export (:func:`tfsal.export.export_model`).
+        ort_int8: add an ONNX Runtime static int8 row.
+        floor: time the one-layer models of :data:`FLOOR_KERNELS` in the same rounds (``True``), none
+            (``False``), or these kernels (a sequence like :data:`FLOOR_KERNELS`).
+        progress: optional callable receiving a line of text per step.
+
+    Returns:
+        A dict: ``rows`` (``model``, ``runtime``, ``variant``, ``precision``, ``threads``, ``min_ms``,
+        ``median_ms``, ``gflops``, or ``missing`` with the reason), ``floor`` (``kernel``, ``kind``,
+        ``precision``, ``threads``, ``gflops``, ``min_ms``, ``gflops_per_s``, ``cpu_ms``, ``gflops_per_cpu_s``),
+        ``load_before``, ``load_after``,
+        ``rounds``, ``runs``, ``versions``. A row's ``cpu_ms`` is the median process CPU time per call (all
+        threads; less sensitive to a loaded machine than the wall times).
+
+    Example:
+        >>> r = compare_runtimes(["fastsal-a"], threads=(1,), rounds=3)  # doctest: +SKIP
+    """
+    threads = list(checks.int_list(threads, "threads"))
+    rounds, runs = checks.positive_int(rounds, "rounds"), checks.positive_int(runs, "runs")
+    warmup = checks.non_negative_int(warmup, "warmup")
+    if isinstance(models, str) or hasattr(models, "predict_on_batch"):
+        models = [models]
+    if not models:
+        raise UserError("compare_runtimes needs at least one model (e.g. 'fastsal-a')")
+    workdir = os.path.expanduser(workdir or os.path.join("~", ".cache", "tfsal", "bench"))
+    os.makedirs(workdir, exist_ok=True)
+    say = progress or (lambda text: None)
+    specs = []  # (model, runtime, variant, precision, gflops, make or missing reason)
+    for model in models:
+        say(f"preparing {model if isinstance(model, str) else model.name} (exports cached in {workdir})")
+        prep = _prepare(model, workdir, calibration, num_calibration, num_parity)
+        for runtime, variant, precision, make in _model_rows(prep, workdir, calibration, num_calibration, ort_int8):
+            specs.append((prep["name"], runtime, variant, precision, prep["gflops"], make))
+    floors = _floor_rows(FLOOR_KERNELS if floor is True else (floor or ()))
+    load_before = load_average()
+    say("timing (load average %.2f %.2f %.2f)" % load_before)
+    rows, floor_rows = [], []
+    for n in threads:
+        live = [s for s in specs if callable(s[5])]
+        makers = [s[5] for s in live] + [f[4] for f in floors]
+        per_round, cpu_rounds = (a.T for a in interleaved_rounds([make(n) for make in makers], rounds, runs, warmup,
+                                                                  cpu=True))
+        for spec in specs:
+            row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n)
+            if callable(spec[5]):
+                times = per_round[live.index(spec)]
+                row.update(min_ms=float(min(times)), median_ms=float(np.median(times)),
+                           rounds_ms=list(map(float, times)), cpu_ms=float(np.median(cpu_rounds[live.index(spec)])))
+            else:
+                row["missing"] = spec[5]
+            rows.append(row)
+        for k, (label, kind, precision, gflops, _) in enumerate(floors):
+            best, cpu_best = float(min(per_round[len(live) + k])), float(min(cpu_rounds[len(live) + k]))
+            floor_rows.append({"kernel": label, "kind": kind, "precision": precision, "threads": n,
+                               "gflops": gflops, "min_ms": best, "gflops_per_s": gflops / best * 1e3,
+                               "cpu_ms": cpu_best, "gflops_per_cpu_s": gflops / max(cpu_best, 1e-6) * 1e3})
+        say(f"{n} thread(s) done")
+    _add_ratios(rows, floor_rows)
+    return {"rows": rows, "floor": floor_rows, "load_before": load_before, "load_after": load_average(),
+            "rounds": rounds, "runs": runs, "warmup": warmup, "versions": _versions()}
+
+
+def _add_ratios(rows, floor_rows):
+    """``vs_best_other``: the fastest (by median) timed non-tfsal row of the same model and threads ÷ this row, the
+    median over rounds of the same-round ratio (paired, so that load drifting between rounds cancels; > 1 means
+    this row is faster); ``floor_x``: this row's min ÷ its FLOPs at the best dense rate of its precision;
+    ``floor_x_cpu``: the same in CPU time."""
+    for r in rows:
+        if "missing" in r:
+            continue
+        others = [o for o in rows if o["model"] == r["model"] and o["threads"] == r["threads"]
+                  and "missing" not in o and not o["runtime"].startswith("tfsal")]
+        best = min(others, key=lambda o: o["median_ms"]) if others else None
+        r["vs_best_other"] = (float(np.median(np.divide(best["rounds_ms"], r["rounds_ms"]))) if best else None)
+        same = [f for f in floor_rows if f["threads"] == r["threads"] and f["kind"] == "conv"
+                and f["precision"] == r["precision"]]
+        r["floor_ms"] = r["gflops"] / max(f["gflops_per_s"] for f in same) * 1e3 if same else None
+        r["floor_x"] = r["min_ms"] / r["floor_ms"] if same else None
+        cpu_rate = max((f.get("gflops_per_cpu_s", 0.0) for f in same), default=0.0)
+        r["floor_x_cpu"] = r["cpu_ms"] / (r["gflops"] / cpu_rate * 1e3) if cpu_rate and "cpu_ms" in r else None
+
+
+def _versions():
+    import importlib.metadata as md
+
+    found = {}
+    for pkg in ("ai-edge-litert", "tensorflow", "onnxruntime", "openvino", "nncf"):
+        try:
+            found[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            found[pkg] = NOT_INSTALLED
+    return found
+
+
+def format_runtime_table(result):
+    """Markdown tables of a :func:`compare_runtimes` result: the rows, then the floor.
+
+    Args:
+        result: the dict :func:`compare_runtimes` returns.
+
+    Returns:
+        The text.
+    """
+    lines = ["load average before %.2f %.2f %.2f, after %.2f %.2f %.2f; " % (*result["load_before"],
+                                                                               *result["load_after"])
+             + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
+             f"batch 1; per row min and median over {result['rounds']} interleaved rounds, each round the median "
+             f"of {result['runs']} runs after {result['warmup']} warm-up runs", "",
+             "| model | runtime | variant | threads | min ms | median ms | best other ÷ this (paired) | "
+             "CPU ms | GFLOPs | × floor | × floor (CPU) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        head = f"| {r['model']} | {r['runtime']} | {r['variant']} | {r['threads']} |"
+        if "missing" in r:
+            lines.append(f"{head} {r['missing']} | | | | {r['gflops']:.2f} | | |")
+            continue
+        ratio = "-" if r["vs_best_other"] is None else f"{r['vs_best_other']:.2f}×"
+        fx = "-" if r["floor_x"] is None else f"{r['floor_x']:.1f}"
+        fxc = "-" if r.get("floor_x_cpu") is None else f"{r['floor_x_cpu']:.1f}"
+        lines.append(f"{head} {r['min_ms']:.2f} | {r['median_ms']:.2f} | {ratio} | {r['cpu_ms']:.2f} | "
+                     f"{r['gflops']:.2f} | {fx} | {fxc} |")
+    if result["floor"]:
+        lines += ["", "Floor (one-layer LiteRT models, same rounds; × floor = min ms ÷ (GFLOPs ÷ best conv rate of "
+                  "the row's precision at its thread count)):", "",
+                  "| kernel | precision | threads | GFLOPs | min ms | GFLOP/s | min CPU ms | GFLOP/CPU-s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for f in result["floor"]:
+            lines.append(f"| {f['kernel']} | {f['precision']} | {f['threads']} | {f['gflops']:.3f} | "
+                         f"{f['min_ms']:.3f} | {f['gflops_per_s']:.1f} | {f.get('cpu_ms', float('nan')):.3f} | "
+                         f"{f.get('gflops_per_cpu_s', float('nan')):.1f} |")
+    return "\n".join(lines)
