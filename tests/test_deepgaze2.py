@@ -16,8 +16,8 @@ from tfsal.models.deepgaze2 import (
     deepgaze2_readout,
     gaussian_log_prior,
     log_prior_from_map,
-    train_deepgaze2,
 )
+from tfsal.training import train_deepgaze2
 
 SHAPE = (32, 48, 3)
 
@@ -152,7 +152,7 @@ def test_train_deepgaze2_takes_the_cached_feature_path(tmp_path):
     """`tfsal train deepgaze2` trains the readout on cached features (train_deepgaze2), as a run directory."""
     import json
 
-    from tfsal.models.deepgaze2 import READOUT_LEARNING_RATE, READOUT_LOSS
+    from tfsal.training.deepgaze2 import READOUT_LEARNING_RATE, READOUT_LOSS
     from tfsal.train import get_recipe, train
 
     recipe = get_recipe("deepgaze2")

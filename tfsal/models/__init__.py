@@ -13,7 +13,7 @@ from tfsal.models.fastsal import fastsal_a, fastsal_c
 from tfsal.models.shallow import shallow, shallow_bn
 from tfsal.models.vgg_encdec import vgg16_encdec, vgg19_encdec
 from tfsal.models.salnet import salnet
-from tfsal.models.deepgaze2 import deepgaze2, train_deepgaze2
+from tfsal.models.deepgaze2 import deepgaze2
 from tfsal.models.modulated_resnet import (  # classifiers: not in the saliency registry
     baseline_resnet50,
     create_classifier,
@@ -38,7 +38,6 @@ __all__ = [
     "shallow_bn",
     "salnet",
     "deepgaze2",
-    "train_deepgaze2",
     "modulated_resnet50",
     "baseline_resnet50",
     "create_classifier",
@@ -46,6 +45,12 @@ __all__ = [
     "vgg16_encdec",
     "vgg19_encdec",
 ]
+
+
+def __getattr__(name):
+    if name == "train_deepgaze2":  # the trainer moved: no model file imports training code
+        raise AttributeError("tfsal.models.train_deepgaze2 moved to tfsal.training.train_deepgaze2")
+    raise AttributeError(f"module 'tfsal.models' has no attribute {name!r}")
 
 
 def describe_model(name, input_shape=None):
