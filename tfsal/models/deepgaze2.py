@@ -31,10 +31,10 @@ with the offline backbone of SPEC §1.3:
 Training in minutes on a CPU (**cached features**): because the backbone is frozen, :func:`deepgaze2_features`
 computes the concatenated features of the training images once; :func:`deepgaze2_readout` is a small model from
 those features to the density with the *same layer names* as the full model's head;
-:func:`tfsal.training.train_deepgaze2` (the trainer lives in the training package: no model file imports training
-code) trains it and copies the head weights (readout convs and prior) into a full :func:`deepgaze2` model. Images are resized
-exactly as :func:`tfsal.predict.predict_maps` does at prediction time (bilinear, antialiased), so cached training and
-full-model prediction see the same inputs.
+:func:`tfsal.training.train_deepgaze2` (the trainer lives in the training package: no model file imports
+training code) trains it and copies the head weights (readout convs and prior) into a full :func:`deepgaze2` model.
+Images are resized exactly as :func:`tfsal.predict.predict_maps` does at prediction time (bilinear, antialiased),
+so cached training and full-model prediction see the same inputs.
 
 Example:
     >>> import tfsal

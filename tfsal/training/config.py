@@ -26,7 +26,7 @@ MAY_CHANGE_ON_RESUME = ("epochs", "num_preview")
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of :func:`tfsal.train.train` (its arguments except ``out``, ``resume``, ``callbacks``, ``verbose``).
+    """Every setting of :func:`tfsal.train.train`: its arguments but ``out``, ``resume``, ``callbacks``, ``verbose``.
 
     Attributes:
         model: a registered model name (``tfsal models`` lists them).
