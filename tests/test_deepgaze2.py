@@ -167,3 +167,12 @@ def test_train_deepgaze2_takes_the_cached_feature_path(tmp_path):
     with pytest.raises(ValueError, match="does not support optimizer='sgd'"):
         train("deepgaze2", optimizer="sgd", image_size=(32, 48), max_images=2, weights=None, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_the_trainer_lives_in_the_training_package():
+    import tfsal
+    import tfsal.models
+
+    with pytest.raises(AttributeError, match="moved to tfsal.training.train_deepgaze2"):
+        tfsal.models.train_deepgaze2  # noqa: B018  (the old path says where the trainer went)
+    assert tfsal.train_deepgaze2 is tfsal.training.train_deepgaze2 is train_deepgaze2

@@ -63,6 +63,19 @@ def test_train_config_round_trips_through_json(tmp_path):
         cfg.epochs = 4                                                  # frozen
 
 
+def test_one_deadline_callback_stops_fit_once_its_budget_is_spent():
+    import time
+
+    from tfsal.training import Deadline
+
+    assert not Deadline(None).expired()
+    clock, model = Deadline(0.01), keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    clock.set_model(model)
+    time.sleep(0.02)
+    clock.on_train_batch_end(0)
+    assert clock.expired() and model.stop_training
+
+
 def test_resume_reads_its_settings_from_config_json_and_refuses_changed_ones(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(**TINY, epochs=2, out=tmp_path / "r", callbacks=[_Crash(after_epoch=0)])
