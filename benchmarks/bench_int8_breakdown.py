@@ -48,14 +48,14 @@ def main(argv=None):
     from ai_edge_litert.interpreter import Interpreter
 
     from tfsal.benchmark import header
-    from tfsal.export import _calibration_paths, fold_fastsal_a, prepare_images
+    from tfsal.export import calibration_images, fold_fastsal_a
     from tfsal.models import create_model
     from tfsal.predict import load_model
 
     h, w = (int(v) for v in args.size.lower().split("x"))
     model = load_model(args.model) if args.model else create_model("fastsal-a", input_shape=(h, w, 3))
     h, w = model.input_shape[1:3]
-    rep = prepare_images(_calibration_paths(None, 100)[0], (h, w))
+    rep, _ = calibration_images((h, w), num=100)
     files = []
     for label, names in STAGES:
         cut = keras.Model(model.input, [model.get_layer(n).output for n in names], name="cut")

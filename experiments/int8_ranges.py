@@ -25,13 +25,13 @@ def main(argv=None):
 
     import keras
 
-    from tfsal.export import _calibration_paths, prepare_images
+    from tfsal.export import calibration_images
     from tfsal.predict import load_model
 
     model = load_model(args.model)
     probe = keras.Model(model.input, [model.get_layer(n).output for n in LAYERS])
-    paths, _ = _calibration_paths(None, args.images)
-    outs = probe.predict(prepare_images(paths, model.input_shape[1:3]), batch_size=8, verbose=0)
+    images, _ = calibration_images(model.input_shape[1:3], num=args.images)
+    outs = probe.predict(images, batch_size=8, verbose=0)
     print("| tensor | max abs | p99.99 | p99.9 |\n|---|---|---|---|")
     for name, out in zip(LAYERS, outs):
         a = np.abs(np.asarray(out)).ravel()

@@ -300,3 +300,26 @@ def test_cli_export_bad_input(tmp_path, tiny_keras):
     assert res.exit_code == 1 and "io_dtype 'uint8'" in res.output
     res = _cli("benchmark", tmp_path / "nope.tflite")
     assert res.exit_code == 1 and "does not exist" in res.output
+
+
+def test_load_calibration_images_and_the_registry_fold_hook(tmp_path, images):
+    from tfsal.export import calibration_images, default_parity_images, load
+    from tfsal.models import model_info
+
+    cal, desc = calibration_images((32, 48), num=3)  # default: the built-in demo data, never a checkout path
+    assert cal.shape == (3, 32, 48, 3) and cal.dtype == np.float32 and desc == "demo train split"
+    assert default_parity_images(5)[1] == "demo val split" and len(default_parity_images(5)[0]) == 5
+    cal, desc = calibration_images((32, 48), images, num=2)
+    assert len(cal) == 2 and desc == os.path.basename(images)
+    assert calibration_images((32, 48), cal)[1] == "given images"
+    with pytest.raises(FileNotFoundError, match="calibration folder"):
+        calibration_images((32, 48), str(tmp_path / "none"))
+    model = _tiny_model()
+    assert load(model).model is model and load(model).source is None
+    with pytest.raises(ValueError, match=r"expected a \.keras model file.*x\.h5"):
+        load(str(tmp_path / "x.h5"))
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        load(str(tmp_path / "missing.keras"))
+    # export knows no model: FastSal's folds are its registry entries' hook
+    assert model_info("fastsal-c").export_fold is model_info("fastsal-a").export_fold is not None
+    assert model_info("salnet").export_fold is None

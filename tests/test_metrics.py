@@ -451,3 +451,92 @@ def test_keras_metric_config_state_and_invalid_images(km):
 
 def test_lazy_keras_names_exported():
     assert set(M.__all__) >= {"NSS", "CC", "KLD", "SIM", "tensor_nss", "compute_all", "METRICS"}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# one kernel each: the same constant-map rule, epsilon and metric names everywhere (tfsal.kernels)
+# ----------------------------------------------------------------------------------------------------------------
+def _every_cc(a, b):
+    """CC of two (H, W) maps by every implementation in the package."""
+    from tfsal import kernels, losses
+    from tfsal.export import parity_check
+    from tfsal.kernels import ops as kops
+    from tfsal.metrics import keras_metrics as km
+    from tfsal.quantize import _mean_cc
+
+    class _Const:  # a "model" and a "runner" giving fixed maps, for the parity check
+        def predict_on_batch(self, x):
+            return np.repeat(a[None, ..., None], len(x), 0).astype("float32")
+
+    four = (lambda m: m[None, ..., None].astype("float32"))
+    return {
+        "kernels.cc": kernels.cc(a, b),
+        "kernels.ops.cc": float(kops.cc(four(a), four(b), axis=(1, 2, 3))[0]),
+        "metrics.cc": M.cc(b, a) if b.any() else M.cc(a, b),  # (prediction, non-zero ground truth)
+        "tensor_cc": float(km.tensor_cc(four(a), four(b))[0]),
+        "losses.cc": float(losses.cc(four(b), four(a))[0]),
+        "parity_check": parity_check(_Const(), lambda x: b[None].astype("float32"),
+                                     np.zeros((1, 2, 2, 3), "float32"))["cc_mean"],
+        "quantize._mean_cc": _mean_cc(a[None], b[None]),
+    }
+
+
+@pytest.mark.parametrize("case", ["one constant", "both constant, equal", "varying"])
+def test_cc_constant_map_policy_is_the_same_everywhere(case):
+    from tfsal.kernels import CONSTANT_MAP_POLICY
+
+    rng = np.random.default_rng(3)
+    varying = rng.random((6, 8))
+    a, b = {"one constant": (np.full((6, 8), 0.3), varying),
+            "both constant, equal": (np.full((6, 8), 0.5), np.full((6, 8), 0.5)),
+            "varying": (varying, varying ** 2)}[case]
+    values = _every_cc(a, b)
+    expected = CONSTANT_MAP_POLICY["cc"] if case != "varying" else float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    assert values == pytest.approx({k: expected for k in values}, abs=1e-5), values
+
+
+def test_minmax_constant_map_policy_is_the_same_everywhere():
+    from tfsal import kernels
+    from tfsal.kernels import CONSTANT_MAP_POLICY
+    from tfsal.kernels import ops as kops
+    from tfsal.metrics import keras_metrics as km
+    from tfsal.viz import normalize_map
+
+    const = np.full((4, 5), 7.0)
+    zero = CONSTANT_MAP_POLICY["minmax"]
+    assert np.all(kernels.minmax(const) == zero)
+    assert np.all(np.asarray(kops.minmax(const[None], axis=(1, 2))) == zero)
+    assert np.all(normalize_map(const) == zero)
+    assert np.all(MN._normalise_values(const.ravel()[:3], 7.0, 7.0) == zero)
+    # the density rule (similarity.m / InfoGain.m): a constant map is uniform, an all-zero map stays zero for SIM
+    uniform = np.full(const.shape, 1 / const.size)
+    for density in (kernels.minmax_density(const), MN._ig_density(const), MN._sim_density(const),
+                    np.asarray(km._sim_normalise(const[None, ..., None].astype("float32")))[0, ..., 0]):
+        np.testing.assert_allclose(density, uniform, rtol=1e-6)
+    assert not MN._sim_density(np.zeros((3, 3))).any()
+    assert not np.asarray(km._sim_normalise(np.zeros((1, 3, 3, 1), "float32"))).any()
+    np.testing.assert_allclose(MN._ig_density(np.zeros((3, 3))), np.full((3, 3), 1 / 9))
+
+
+def test_one_epsilon_and_one_metric_table():
+    from tfsal import kernels, losses
+    from tfsal.metrics import keras_metrics as km
+
+    assert kernels.EPS == losses.EPS == M.MATLAB_EPS == km.EPS == EPS
+    assert M.METRIC_NAMES == tuple(M.METRICS) and set(M.DEFAULT_METRICS) <= set(M.METRICS)
+    assert set(M.DEFAULT_METRICS) == {"NSS", "CC", "KLD", "SIM", "AUC-Judd"}
+    assert {name: cls.__name__ for name, cls in km.KERAS_CLASSES.items()} == dict(M.KERAS_METRICS)
+    assert all(getattr(M, cls) is getattr(km, cls) for cls in M.KERAS_METRICS.values())
+
+
+def test_caffe_preprocess_is_vgg_preprocess_caffe():
+    from tfsal.models.modulated_resnet import CaffePreprocess
+    from tfsal.models.vgg_encdec import VGGPreprocess
+
+    x = np.random.default_rng(0).uniform(0, 255, (1, 2, 3, 3)).astype("float32")
+    layer = CaffePreprocess()
+    assert isinstance(layer, VGGPreprocess) and layer.mode == "caffe"
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.asarray(VGGPreprocess("caffe")(x)))
+    assert CaffePreprocess.from_config(layer.get_config()).mode == "caffe"
+    with pytest.raises(ValueError, match="mode must be 'caffe'"):
+        CaffePreprocess(mode="hed")

@@ -16,6 +16,40 @@ def tiny(tmp_path_factory):
     return path
 
 
+def _coarse_model():
+    """A tiny model that int8 quantisation hurts, as it hurts FastSal-A: a small signal shares one tensor (one int8
+    scale) with a wide-range channel the output barely uses, so the int8 step is about the signal's size
+    (simulated int8 CC ~0.78 on demo val)."""
+    import keras
+    from keras import layers
+
+    from tfsal.layers import DepthToSpace
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 48, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="features")(x)
+    stream = layers.Concatenate(name="stream")([layers.Conv2D(4, 1, name="signal")(x),
+                                                layers.Conv2D(1, 1, name="outlier")(x)])
+    head = layers.Conv2D(4, 1, name="head")
+    model = keras.Model(inp, layers.Activation("sigmoid", name="map")(DepthToSpace(2)(head(stream))), name="coarse")
+    for name, scale in (("signal", 0.1), ("outlier", 10.0)):
+        kernel, bias = model.get_layer(name).get_weights()
+        model.get_layer(name).set_weights([kernel * scale, bias])
+    kernel, bias = head.get_weights()
+    kernel[:, :, :4] /= 0.1  # the same float map from the small signal
+    kernel[:, :, 4:] *= 1e-3  # the wide channel barely matters
+    head.set_weights([kernel, bias])
+    return model
+
+
+@pytest.fixture(scope="module")
+def coarse(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("q") / "coarse.keras")
+    _coarse_model().save(path)
+    return path
+
+
 def _images(n, shape=(32, 48), seed=0):
     from tfsal.data import read_examples
     from tfsal.export import prepare_images
@@ -39,7 +73,8 @@ def test_quantization_points_follow_tflite_fusion():
 
 
 def test_simulation_predicts_the_real_int8_file(tmp_path, tiny):
-    from tfsal.export import _cc, export_model
+    from tfsal.export import export_model
+    from tfsal.kernels import cc
     from tfsal.predict import load_model
     from tfsal.quantize import calibrate_ranges, simulate_int8
     from tfsal.runtime import TFLiteRunner
@@ -57,22 +92,24 @@ def test_simulation_predicts_the_real_int8_file(tmp_path, tiny):
     err_sim, err_float = np.abs(demo_cal - real).mean(), np.abs(flt - real).mean()
     assert err_sim < err_float
     assert np.abs(demo_cal - real).max() < 8 / 256
-    assert min(_cc(a, b) for a, b in zip(demo_cal, real)) > 0.99
+    assert min(cc(a, b) for a, b in zip(demo_cal, real)) > 0.99
     ranges = calibrate_ranges(model, cal)
     assert all(lo <= 0 <= hi for lo, hi in ranges.values())
     with pytest.raises(ValueError, match="not quantisation points"):
         simulate_int8(model, x, calibration=cal, points=["nope"])
 
 
-def test_int8_finetune_writes_model_and_record(tmp_path, tiny):
+def test_int8_finetune_raises_the_simulated_cc_and_writes_model_and_record(tmp_path, tiny, coarse):
     from tfsal.predict import load_model
     from tfsal.quantize import int8_finetune
 
     out = str(tmp_path / "ft.keras")
-    res = int8_finetune(tiny, out, epochs=1, batch_size=16, num_calibration=16, progress=False)
+    res = int8_finetune(coarse, out, epochs=1, batch_size=16, num_calibration=16, learning_rate=1e-3, progress=False)
     assert os.path.isfile(out) and os.path.isfile(out + ".json")
     assert len(res.history) == 1 and np.isfinite(res.history[0]["loss"])
-    assert 0 < res.sim_cc_before <= 1 and 0 < res.sim_cc_after <= 1
+    # it does what it is for: the simulated int8 map agrees with the float map much better (measured 0.78 -> 0.9)
+    assert res.sim_cc_before < 0.9 and res.sim_cc_after > res.sim_cc_before + 0.05, res.summary()
+    assert res.task_loss_after <= 1.25 * res.task_loss_before
     record = json.load(open(out + ".json"))
     assert record["settings"]["epochs"] == 1 and record["model_path"] == out
     assert load_model(out).output_shape == (None, 32, 48, 1)

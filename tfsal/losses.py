@@ -9,12 +9,13 @@ import keras
 from keras import ops
 
 from tfsal.errors import UserError
+from tfsal.kernels import EPS
+from tfsal.kernels import ops as kops
 
 __all__ = ["EPS", "bce", "mse", "kld", "cc", "nss", "kld_cc", "kld_cc_bce", "kld_cc_nss_bce", "density_nll",
            "SaliencyLoss", "LOSSES", "get_loss", "NSS_LOSS_WEIGHT"]
 
-# MATLAB's eps (2^-52), the ε of the MIT benchmark's KLDiv.m (SPEC §3).
-EPS = 2.2204e-16
+# EPS: MATLAB's eps (2^-52), the ε of the MIT benchmark's KLDiv.m (SPEC §3): the package's one, tfsal.kernels.EPS.
 # Clip for BCE on probabilities; Keras' own backend epsilon.
 _BCE_CLIP = 1e-7
 
@@ -69,14 +70,12 @@ def kld(y_true, y_pred):
 
 
 def cc(y_true, y_pred):
-    """Pearson correlation between prediction and map, per image. Returns ``(B,)`` in [-1, 1] (0 if constant)."""
+    """Pearson correlation between prediction and map, per image (:func:`tfsal.kernels.ops.cc`).
+
+    Returns ``(B,)`` in [-1, 1]; 0 when either map is constant (the package's one CC rule).
+    """
     t, p = _split(y_true, y_pred)
-    t, p = _flat(t), _flat(p)
-    t = t - ops.mean(t, axis=1, keepdims=True)
-    p = p - ops.mean(p, axis=1, keepdims=True)
-    num = ops.sum(t * p, axis=1)
-    den = ops.sqrt(ops.sum(t * t, axis=1) * ops.sum(p * p, axis=1))
-    return ops.where(den > 0, num / ops.maximum(den, 1e-12), 0.0)
+    return kops.cc(_flat(t), _flat(p), axis=1)
 
 
 def nss(y_true, y_pred):

@@ -30,10 +30,15 @@ import time
 
 import numpy as np
 
+from tfsal import kernels
 from tfsal._io import write_json
-from tfsal._quiet import keras_verbosity
 from tfsal._keras_compat import layer_consumers, run_graph
+from tfsal._quiet import keras_verbosity
+from tfsal.data import read_examples
+from tfsal.data._pipeline import make_dataset
 from tfsal.errors import UserError
+from tfsal.export import calibration_images, load
+from tfsal.losses import LOSSES, cc
 
 __all__ = [
     "ACTIVATION_LEVELS",
@@ -219,15 +224,6 @@ def calibrate_ranges(model, images, points=None, batch_size=8):
     return {name: (float(a), float(b)) for name, a, b in zip(points, lo, hi)}
 
 
-def _default_calibration(model, calibration, num_calibration):
-    from tfsal.export import _calibration_paths, prepare_images
-
-    if calibration is not None and not isinstance(calibration, (str, os.PathLike)):
-        return np.asarray(calibration, np.float32), "given images"
-    paths, desc = _calibration_paths(calibration, num_calibration)
-    return prepare_images(paths, model.input_shape[1:3]), desc
-
-
 def simulate_int8(model, images, calibration=None, points=None, weights=True, num_calibration=100, batch_size=8):
     """The maps a full-integer (int8) TFLite export of ``model`` would give, simulated in float in Keras.
 
@@ -253,7 +249,7 @@ def simulate_int8(model, images, calibration=None, points=None, weights=True, nu
     """
     import tensorflow as tf
 
-    cal, _ = _default_calibration(model, calibration, num_calibration)
+    cal, _ = calibration_images(model.input_shape[1:3], calibration, num_calibration)
     all_points = quantization_points(model)
     points = all_points if points is None else list(points)
     unknown = sorted(set(points) - set(all_points))
@@ -293,27 +289,110 @@ class Int8FinetuneResult:
                 f"({self.seconds:.0f} s)")
 
 
-def _mean_cc(a, b):
-    from tfsal.export import _cc
-
-    return float(np.mean([_cc(x, y) for x, y in zip(a, b)]))
+#: The mean CC of two batches of maps, as the export's parity check computes it (:func:`tfsal.kernels.mean_cc`).
+_mean_cc = kernels.mean_cc
 
 
-def int8_finetune(
-    model,
-    out,
-    data="demo",
-    epochs=12,
-    consistency_weight=100.0,
-    learning_rate=1e-4,
-    loss="kld_cc_bce",
-    batch_size=8,
-    calibration=None,
-    num_calibration=100,
-    seed=0,
-    overwrite=False,
-    progress=True,
-):
+def _check_finetune_args(out, overwrite, loss, epochs, batch_size, consistency_weight, learning_rate):
+    """The argument checks of :func:`int8_finetune`, before anything is loaded; returns ``out`` as a str."""
+    out = os.fspath(out)
+    if not out.endswith(".keras"):
+        raise UserError(f"out must be a .keras file; got {out!r}")
+    if os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"output {out!r} already exists; pass overwrite=True (--overwrite) to replace it")
+    if loss not in LOSSES:
+        raise UserError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise UserError(f"{name} must be a positive integer; got {value!r}")
+    if not consistency_weight >= 0 or not learning_rate > 0:
+        raise UserError(f"expected consistency_weight >= 0 and learning_rate > 0; got {consistency_weight!r}, "
+                        f"{learning_rate!r}")
+    return out
+
+
+def _check_set(model, data, batch_size):
+    """``(images, targets, description)``: at most 50 images of the val split (train when there is none)."""
+    split = "val" if read_examples(data, "val") else "train"
+    check = read_examples(data, split)[:50]
+    map_size = tuple(int(v) for v in model.output_shape[1:3])
+    batches = list(make_dataset(check, model.input_shape[1:3], map_size, batch_size))  # one read of the images
+    images = np.concatenate([np.asarray(x) for x, _ in batches])
+    targets = np.concatenate([np.asarray(t) for _, t in batches])
+    return images, targets, f"{len(images)} {split} images"
+
+
+def _score(model, check_set, cal, loss, batch_size):
+    """(simulated int8 CC, task loss) of the current model on the check images."""
+    images, targets, _ = check_set
+    pred = model.predict(images, batch_size=batch_size, verbose=0)
+    sim = simulate_int8(model, images, calibration=cal, batch_size=batch_size)
+    return _mean_cc(pred, sim), float(np.mean(np.asarray(LOSSES[loss](targets, pred))))
+
+
+def _consistency_step(model, points, loss, learning_rate, weight):
+    """``(step(x, y) -> (total, task, consistency), ranges)``: one traced training step of task loss plus
+    ``weight · (1 − CC(float, simulated int8))``, and the per-point range variables it reads."""
+    import keras
+    import tensorflow as tf
+
+    ranges = [tf.Variable(tf.zeros(2), trainable=False, name=f"range_{i}") for i in range(len(points))]
+    index = {name: i for i, name in enumerate(points)}
+
+    def current_range(name):  # the variables' current values, read inside the traced step
+        return (ranges[index[name]][0], ranges[index[name]][1]) if name in index else None
+
+    quant = _quantizer(model, current_range)
+    task_fn = LOSSES[loss]
+    optimizer = keras.optimizers.Adam(learning_rate)
+    variables = model.trainable_variables
+    optimizer.build(variables)  # slots now, not inside the first traced step (which would trace it twice)
+
+    @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: no AutoGraph
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            p_float = tf.cast(model(x, training=False), tf.float32)
+            p_int8 = tf.cast(run_graph(model, x, _operation_fn(quant, weights=True)), tf.float32)
+            task = tf.reduce_mean(task_fn(y, p_float))
+            consistency = tf.reduce_mean(1.0 - cc(p_float, p_int8))
+            total = task + weight * consistency
+        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return total, task, consistency
+
+    return step, ranges
+
+
+def _run_epoch(step, it, steps, epoch, epochs, progress):
+    """One pass of ``steps`` batches from ``it``: the epoch's mean losses as a history row."""
+    import keras
+
+    bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "task", "consistency"],
+                              verbose=keras_verbosity() if progress else 0)  # 2: one line, not a bar
+    if progress:
+        print(f"int8 fine-tuning epoch {epoch + 1}/{epochs}")
+    sums = np.zeros(3)
+    for s in range(steps):
+        x, y = next(it)
+        sums += np.array([float(v) for v in step(x, y)])
+        bar.update(s + 1, [("loss", sums[0] / (s + 1)), ("task", sums[1] / (s + 1)),
+                           ("consistency", sums[2] / (s + 1))])
+    return {"epoch": epoch + 1, "loss": sums[0] / steps, "task": sums[1] / steps, "consistency": sums[2] / steps}
+
+
+def _worse_error(result, loss):
+    s = result.settings
+    return UserError(
+        f"int8 fine-tuning made the model worse at its task: {loss} on {s['check_images']} went from "
+        f"{result.task_loss_before:.3f} to {result.task_loss_after:.3f} (more than x{MAX_TASK_LOSS_INCREASE}); "
+        f"{result.model_path!r} and its .json were written for inspection. Use a smaller consistency_weight "
+        f"(--consistency-weight; now {s['consistency_weight']:g}), e.g. when the simulated int8 CC starts low "
+        f"(here {result.sim_cc_before:.3f})"
+    )
+
+
+def int8_finetune(model, out, data="demo", epochs=12, consistency_weight=100.0, learning_rate=1e-4,
+                  loss="kld_cc_bce", batch_size=8, calibration=None, num_calibration=100, seed=0, overwrite=False,
+                  progress=True):
     """Fine-tune a trained model so that its full-integer (int8) TFLite export matches it.
 
     Each step minimises ``loss(target, float map) + consistency_weight · (1 − CC(float map, int8 map))`` where the
@@ -351,107 +430,33 @@ def int8_finetune(
         >>> r.sim_cc_before, r.sim_cc_after  # doctest: +SKIP
         (0.86, 0.99)
     """
-    import keras
-    import tensorflow as tf
-
-    from tfsal.data import read_examples
-    from tfsal.data._pipeline import make_dataset
-    from tfsal.export import _load
-    from tfsal.losses import LOSSES, cc
-
-    out = os.fspath(out)
-    if not out.endswith(".keras"):
-        raise UserError(f"out must be a .keras file; got {out!r}")
-    if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"output {out!r} already exists; pass overwrite=True (--overwrite) to replace it")
-    if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise UserError(f"{name} must be a positive integer; got {value!r}")
-    if not consistency_weight >= 0 or not learning_rate > 0:
-        raise UserError(f"expected consistency_weight >= 0 and learning_rate > 0; got {consistency_weight!r}, "
-                         f"{learning_rate!r}")
-    model, _, _ = _load(model)
+    out = _check_finetune_args(out, overwrite, loss, epochs, batch_size, consistency_weight, learning_rate)
+    model = load(model).model
     points = quantization_points(model)
-    h, w = model.input_shape[1:3]
-    cal, cal_desc = _default_calibration(model, calibration, num_calibration)
+    cal, cal_desc = calibration_images(model.input_shape[1:3], calibration, num_calibration)
     train_examples = read_examples(data, "train")
-    check_split = "val" if read_examples(data, "val") else "train"
-    check = read_examples(data, check_split)[:50]
-    map_size = tuple(int(v) for v in model.output_shape[1:3])
-    batches = list(make_dataset(check, (h, w), map_size, batch_size))  # one read of the check images
-    check_images = np.concatenate([np.asarray(x) for x, _ in batches])
-    check_targets = np.concatenate([np.asarray(t) for _, t in batches])
-
-    def check():
-        """(simulated int8 CC, task loss) of the current model on the check images."""
-        pred = model.predict(check_images, batch_size=batch_size, verbose=0)
-        sim = simulate_int8(model, check_images, calibration=cal, batch_size=batch_size)
-        return _mean_cc(pred, sim), float(np.mean(np.asarray(LOSSES[loss](check_targets, pred))))
-
+    check_set = _check_set(model, data, batch_size)
     t0 = time.time()
-    before, task_before = check()
-    ranges = [tf.Variable(tf.zeros(2), trainable=False, name=f"range_{i}") for i in range(len(points))]
-    index = {name: i for i, name in enumerate(points)}
-
-    def current_range(name):  # the variables' current values, read inside the traced step
-        return (ranges[index[name]][0], ranges[index[name]][1]) if name in index else None
-
-    quant = _quantizer(model, current_range)
-    task_fn = LOSSES[loss]
-    optimizer = keras.optimizers.Adam(learning_rate)
-    variables = model.trainable_variables
-    optimizer.build(variables)  # slots now, not inside the first traced step (which would trace it twice)
+    before, task_before = _score(model, check_set, cal, loss, batch_size)
     weight = float(consistency_weight)
-
-    @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: no AutoGraph
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            p_float = tf.cast(model(x, training=False), tf.float32)
-            p_int8 = tf.cast(run_graph(model, x, _operation_fn(quant, weights=True)), tf.float32)
-            task = tf.reduce_mean(task_fn(y, p_float))
-            consistency = tf.reduce_mean(1.0 - cc(p_float, p_int8))
-            total = task + weight * consistency
-        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        return total, task, consistency
-
+    step, ranges = _consistency_step(model, points, loss, learning_rate, weight)
     steps = -(-len(train_examples) // batch_size)
-    ds = make_dataset(train_examples, image_size=(h, w), batch_size=batch_size, shuffle=True, augment=True,
-                      seed=seed, epochs=epochs)
-    it = iter(ds)
+    it = iter(make_dataset(train_examples, image_size=model.input_shape[1:3], batch_size=batch_size, shuffle=True,
+                           augment=True, seed=seed, epochs=epochs))
     history = []
     for epoch in range(epochs):
-        r = calibrate_ranges(model, cal, points, batch_size)
+        r = calibrate_ranges(model, cal, points, batch_size)  # re-calibrated on the export's images every epoch
         for i, name in enumerate(points):
             ranges[i].assign(r[name])
-        bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "task", "consistency"],
-                                  verbose=keras_verbosity() if progress else 0)  # 2: one line, not a bar
-        if progress:
-            print(f"int8 fine-tuning epoch {epoch + 1}/{epochs}")
-        sums = np.zeros(3)
-        for s in range(steps):
-            x, y = next(it)
-            vals = np.array([float(v) for v in step(x, y)])
-            sums += vals
-            bar.update(s + 1, [("loss", sums[0] / (s + 1)), ("task", sums[1] / (s + 1)),
-                               ("consistency", sums[2] / (s + 1))])
-        history.append({"epoch": epoch + 1, "loss": sums[0] / steps, "task": sums[1] / steps,
-                        "consistency": sums[2] / steps})
-    after, task_after = check()
+        history.append(_run_epoch(step, it, steps, epoch, epochs, progress))
+    after, task_after = _score(model, check_set, cal, loss, batch_size)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     model.save(out)
     settings = {"source": getattr(model, "name", None), "data": data, "epochs": epochs,
                 "consistency_weight": weight, "learning_rate": learning_rate, "loss": loss, "batch_size": batch_size,
-                "calibration": cal_desc, "num_calibration": len(cal), "seed": seed,
-                "check_images": f"{len(check_images)} {check_split} images"}
+                "calibration": cal_desc, "num_calibration": len(cal), "seed": seed, "check_images": check_set[2]}
     result = Int8FinetuneResult(out, history, before, after, time.time() - t0, settings, task_before, task_after)
     write_json(out + ".json", dataclasses.asdict(result))
     if not task_after <= MAX_TASK_LOSS_INCREASE * task_before:
-        raise UserError(
-            f"int8 fine-tuning made the model worse at its task: {loss} on {settings['check_images']} went from "
-            f"{task_before:.3f} to {task_after:.3f} (more than x{MAX_TASK_LOSS_INCREASE}); {out!r} and its .json "
-            f"were written for inspection. Use a smaller consistency_weight (--consistency-weight; now {weight:g}), "
-            f"e.g. when the simulated int8 CC starts low (here {before:.3f})"
-        )
+        raise _worse_error(result, loss)
     return result

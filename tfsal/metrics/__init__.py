@@ -19,40 +19,14 @@ Example:
     >>> scores["CC"]
     1.0
 """
-from tfsal.metrics._numpy import (
-    MATLAB_EPS,
-    METRICS,
-    MetricInfo,
-    auc_borji,
-    auc_judd,
-    cc,
-    compute_all,
-    information_gain,
-    kld,
-    make_other_map,
-    nss,
-    shuffled_auc,
-    sim,
-)
+from tfsal.metrics import _numpy
+from tfsal.metrics._numpy import *  # noqa: F403 (the NumPy metrics; their __all__ is the list)
+from tfsal.metrics._numpy import KERAS_METRICS
 
-_KERAS_NAMES = ("NSS", "CC", "KLD", "SIM", "tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim")
+# The Keras classes named by the metrics table, and their tensor functions (tensor_nss, ...).
+_KERAS_NAMES = (*KERAS_METRICS.values(), *(f"tensor_{name.lower()}" for name in KERAS_METRICS.values()))
 
-__all__ = [
-    "MATLAB_EPS",
-    "METRICS",
-    "MetricInfo",
-    "auc_judd",
-    "auc_borji",
-    "shuffled_auc",
-    "nss",
-    "cc",
-    "kld",
-    "sim",
-    "information_gain",
-    "make_other_map",
-    "compute_all",
-    *_KERAS_NAMES,
-]
+__all__ = [*_numpy.__all__, *_KERAS_NAMES]
 
 
 def __getattr__(name):

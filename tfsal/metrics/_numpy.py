@@ -40,14 +40,17 @@ import numbers
 from types import MappingProxyType
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
+from tfsal import kernels
 from tfsal.errors import UserError
 
 __all__ = [
     "MATLAB_EPS",
     "METRICS",
+    "METRIC_NAMES",
+    "DEFAULT_METRICS",
+    "KERAS_METRICS",
     "MetricInfo",
     "auc_judd",
     "auc_borji",
@@ -61,8 +64,9 @@ __all__ = [
     "compute_all",
 ]
 
-#: MATLAB ``eps`` (2**-52 = 2.2204e-16), the epsilon of ``KLdiv.m`` and ``InfoGain.m`` (SPEC §3 writes 2.2204e-16).
-MATLAB_EPS = 2.0 ** -52
+#: MATLAB ``eps`` (2**-52 = 2.2204e-16), the epsilon of ``KLdiv.m`` and ``InfoGain.m`` (SPEC §3 writes 2.2204e-16):
+#: the package's one epsilon, :data:`tfsal.kernels.EPS`.
+MATLAB_EPS = kernels.EPS
 #: ``AUC_Judd.m``: ``saliencyMap = saliencyMap + rand(size(saliencyMap))/10000000``.
 _JUDD_JITTER_DIVISOR = 10000000.0
 #: ``AUC_Borji.m`` and ``AUC_shuffled.m`` defaults: ``Nsplits = 100``.
@@ -78,19 +82,29 @@ class MetricInfo(NamedTuple):
     higher_is_better: bool
     requires: tuple  # ground-truth inputs of compute_all() besides saliency_map
     matlab_file: str
+    keras: str | None = None  # the keras.metrics.Metric class of tfsal.metrics.keras_metrics (None: NumPy only)
+    default: bool = False  # one of tfsal evaluate's default metrics
 
 
-#: The eight benchmark metrics in canonical order, name -> :class:`MetricInfo`. Only KLD is lower-is-better.
+#: The eight benchmark metrics in canonical order, name -> :class:`MetricInfo`: the package's one list of metric
+#: names (:data:`METRIC_NAMES`, :data:`DEFAULT_METRICS`, :data:`KERAS_METRICS` and ``tfsal evaluate``'s lists
+#: come from it). Only KLD is lower-is-better.
 METRICS = MappingProxyType({
-    "AUC-Judd": MetricInfo("AUC-Judd", True, ("fixation_map",), "AUC_Judd.m"),
+    "AUC-Judd": MetricInfo("AUC-Judd", True, ("fixation_map",), "AUC_Judd.m", default=True),
     "AUC-Borji": MetricInfo("AUC-Borji", True, ("fixation_map",), "AUC_Borji.m"),
     "sAUC": MetricInfo("sAUC", True, ("fixation_map", "other_map"), "AUC_shuffled.m"),
-    "NSS": MetricInfo("NSS", True, ("fixation_map",), "NSS.m"),
-    "CC": MetricInfo("CC", True, ("saliency_map_gt",), "CC.m"),
-    "KLD": MetricInfo("KLD", False, ("saliency_map_gt",), "KLdiv.m"),
-    "SIM": MetricInfo("SIM", True, ("saliency_map_gt",), "similarity.m"),
+    "NSS": MetricInfo("NSS", True, ("fixation_map",), "NSS.m", keras="NSS", default=True),
+    "CC": MetricInfo("CC", True, ("saliency_map_gt",), "CC.m", keras="CC", default=True),
+    "KLD": MetricInfo("KLD", False, ("saliency_map_gt",), "KLdiv.m", keras="KLD", default=True),
+    "SIM": MetricInfo("SIM", True, ("saliency_map_gt",), "similarity.m", keras="SIM", default=True),
     "IG": MetricInfo("IG", True, ("fixation_map", "baseline_map"), "InfoGain.m"),
 })
+#: All metric names in canonical order (``tfsal evaluate --metrics all``).
+METRIC_NAMES = tuple(METRICS)
+#: ``tfsal evaluate``'s default metrics, in canonical order.
+DEFAULT_METRICS = tuple(name for name, info in METRICS.items() if info.default)
+#: The metrics with a Keras ``Metric`` class (:mod:`tfsal.metrics.keras_metrics`): name -> class name.
+KERAS_METRICS = MappingProxyType({name: info.keras for name, info in METRICS.items() if info.keras})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -135,10 +149,7 @@ def _check_batch(n_target, other, name, target_name):
 
 def _vector(m, shape, name, where=""):
     """One map as a float64 vector (read-only use), resized to ``shape`` with cv2 bilinear if it differs."""
-    x = np.asarray(m, dtype=np.float64)
-    if x.shape != tuple(shape):
-        x = cv2.resize(np.ascontiguousarray(x), (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
-    x = x.ravel()
+    x = kernels.resize_map(np.asarray(m, dtype=np.float64), shape).ravel()
     if not np.isfinite(np.add.reduce(x)) and not np.isfinite(x).all():  # cheap test first
         raise UserError(f"{name}{where} contains NaN or infinite values; expected finite numbers")
     return x
@@ -204,16 +215,8 @@ def _rng_factory(seed):
     return lambda: np.random.default_rng(seed)
 
 
-def _dot(a, b):
-    """Dot product of two vectors with NumPy's own single-threaded loop (``np.dot`` goes to a multi-threaded
-    BLAS, which is several times slower than this when the CPU cores are busy)."""
-    return np.einsum("i,i->", a, b)
-
-
-def _looks_constant(x, mean, sd):
-    """True when ``x`` is constant. A constant map's computed mean can be off by an ulp, which leaves a tiny
-    non-zero std, so a tiny std triggers the exact ``max == min`` test."""
-    return sd == 0 or (sd <= 1e-9 * abs(mean) and x.max() == x.min())
+_dot = kernels.dot
+_looks_constant = kernels.is_constant
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -297,11 +300,11 @@ def _split_auc(sth, neg, step_size):
 
 
 def _normalise_values(values, mn, mx):
-    """``(v - min)/(max - min)`` for values gathered from a map (same result as normalising the whole map
-    first); a constant map gives zeros (MATLAB: 0/0 = NaN)."""
+    """``(v - min)/(max - min)`` for values gathered from a map (the same result as :func:`tfsal.kernels.minmax` of
+    the whole map first, without normalising the pixels that are not used); a constant map gives zeros."""
     if mx > mn:
         return (values - mn) / (mx - mn)
-    return np.zeros_like(values)
+    return np.full_like(values, kernels.CONSTANT_MAP_POLICY["minmax"])
 
 
 def _check_split_args(n_splits, step_size):
@@ -490,13 +493,7 @@ def nss(saliency_map, fixation_map):
 
 def _ig_density(x):
     """``InfoGain.m`` normalisation: min-max, then divide by the sum; a constant map is uniform (MATLAB: NaN)."""
-    mn, mx = x.min(), x.max()
-    if not mx > mn:
-        return np.full(x.shape, 1.0 / x.size)
-    y = x - mn
-    y /= mx - mn
-    y /= y.sum()
-    return y
+    return kernels.minmax_density(x)
 
 
 def information_gain(saliency_map, fixation_map, baseline_map):
@@ -537,15 +534,7 @@ def information_gain(saliency_map, fixation_map, baseline_map):
 # distribution-based metrics
 # ----------------------------------------------------------------------------------------------------------------
 def _cc_one(s, g, b=None):
-    ms, mg = s.mean(), g.mean()
-    ds = s - ms
-    dg = g - mg
-    ss, gg = _dot(ds, ds), _dot(dg, dg)
-    n1 = max(s.size - 1, 1)
-    if _looks_constant(s, ms, np.sqrt(ss / n1)) or _looks_constant(g, mg, np.sqrt(gg / n1)):
-        return 0.0  # a constant map has zero std (MATLAB: NaN)
-    # z-scoring both maps (CC.m) and corr2 = sum(a.*b)/sqrt(sum(a.*a)*sum(b.*b)) reduce to this
-    return float(np.clip(_dot(ds, dg) / np.sqrt(ss * gg), -1.0, 1.0))
+    return kernels.cc(s, g)  # a constant map scores 0 (MATLAB: NaN), the package's one CC rule
 
 
 def cc(saliency_map, saliency_map_gt):
@@ -607,15 +596,7 @@ def _sim_density(x):
 
     A constant non-zero map (MATLAB: 0/0 = NaN) becomes the uniform distribution.
     """
-    mn, mx = x.min(), x.max()
-    if mn == 0 and mx == 0:
-        return np.zeros_like(x)
-    if not mx > mn:
-        return np.full(x.shape, 1.0 / x.size)
-    y = x - mn
-    y /= mx - mn
-    y /= y.sum()
-    return y
+    return kernels.minmax_density(x, zero_stays_zero=True)
 
 
 def _sim_one(s, g, b=None):

@@ -24,10 +24,12 @@ Example:
 import keras
 from keras import ops
 
-from tfsal.metrics._numpy import MATLAB_EPS
 from tfsal.errors import UserError
+from tfsal.kernels import EPS
+from tfsal.kernels import ops as kops
+from tfsal.metrics._numpy import METRICS
 
-__all__ = ["tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim", "NSS", "CC", "KLD", "SIM"]
+__all__ = ["tensor_nss", "tensor_cc", "tensor_kld", "tensor_sim", "NSS", "CC", "KLD", "SIM", "KERAS_CLASSES"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ def _n_pixels(x):
 
 
 def _is_constant(x):
-    return ops.equal(ops.max(x, axis=_AXES), ops.min(x, axis=_AXES))
+    return kops.is_constant(x, _AXES)
 
 
 def _safe_div(num, den, ok):
@@ -126,20 +128,12 @@ def tensor_cc(saliency_map, saliency_map_gt):
         >>> tensor_cc(pred, gt)  # doctest: +SKIP
     """
     s, g = _prepare(saliency_map, saliency_map_gt, "saliency_map", "saliency_map_gt")
-    ds = s - ops.mean(s, axis=_AXES, keepdims=True)
-    dg = g - ops.mean(g, axis=_AXES, keepdims=True)
-    num = ops.sum(ds * dg, axis=_AXES)
-    den = ops.sqrt(ops.sum(ds * ds, axis=_AXES) * ops.sum(dg * dg, axis=_AXES))
-    ok = ops.logical_not(ops.logical_or(_is_constant(s), _is_constant(g)))
-    ok = ops.logical_and(ok, ops.greater(den, 0))
-    return ops.clip(_safe_div(num, den, ok), -1.0, 1.0)
+    return kops.cc(s, g, _AXES)  # tfsal.kernels' one CC rule: 0 when either map is constant
 
 
 def _sum_normalise(x):
     """``x / sum(x)`` where the map has a non-zero value; an all-zero map stays zero (``KLdiv.m``)."""
-    total = ops.sum(x, axis=_AXES, keepdims=True)
-    nonzero = ops.any(ops.not_equal(x, 0), axis=_AXES, keepdims=True)
-    return ops.where(nonzero, x / ops.where(ops.equal(total, 0), ops.ones_like(total), total), x)
+    return kops.sum_normalise(x, _AXES)
 
 
 def tensor_kld(saliency_map, saliency_map_gt):
@@ -158,20 +152,13 @@ def tensor_kld(saliency_map, saliency_map_gt):
     s, g = _prepare(saliency_map, saliency_map_gt, "saliency_map", "saliency_map_gt")
     p = _sum_normalise(s)
     g = _sum_normalise(g)
-    eps = ops.cast(MATLAB_EPS, s.dtype)  # MATLAB eps, as in KLdiv.m
+    eps = ops.cast(EPS, s.dtype)  # MATLAB eps, as in KLdiv.m
     return ops.sum(g * ops.log(eps + g / (p + eps)), axis=_AXES)
 
 
 def _sim_normalise(x):
     """``similarity.m``: min-max then sum-normalise; all-zero stays zero; constant non-zero becomes uniform."""
-    mn = ops.min(x, axis=_AXES, keepdims=True)
-    mx = ops.max(x, axis=_AXES, keepdims=True)
-    rng = mx - mn
-    varying = ops.greater(rng, 0)
-    mm = ops.where(varying, (x - mn) / ops.where(varying, rng, ops.ones_like(rng)), ops.ones_like(x))
-    nonzero = ops.any(ops.not_equal(x, 0), axis=_AXES, keepdims=True)
-    mm = ops.where(nonzero, mm, ops.zeros_like(x))
-    return _sum_normalise(mm)
+    return kops.minmax_density(x, _AXES, zero_stays_zero=True)
 
 
 def tensor_sim(saliency_map, saliency_map_gt):
@@ -249,95 +236,61 @@ def _gt_valid(gt):
     return ops.any(ops.not_equal(gt, 0), axis=_AXES)
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class NSS(_SaliencyMean):
-    """Mean NSS over images; reads the fixation map from channel 1 of ``y_true``.
+class _FixationMean(_SaliencyMean):
+    """A metric of the binary fixation map in channel 1 of ``y_true`` (images without fixations: weight 0)."""
 
-    Args:
-        name: metric name (default ``"nss"``).
-        dtype: dtype of the state and result (default float32).
-
-    Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean NSS of all images with at least one fixation.
-
-    Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[NSS()])  # doctest: +SKIP
-    """
-
-    _default_name = "nss"
+    _parts = None  # (y_pred, fixation map) -> (values (B,), valid (B,)), e.g. _nss_parts
 
     def _values(self, y_true, y_pred):
         y_true = ops.convert_to_tensor(y_true)
         c = y_true.shape[-1]
         if c is not None and c < 2:
             raise UserError(
-                "NSS needs y_true of shape (B, H, W, 2) with the binary fixation map in channel 1 "
+                f"{type(self).__name__} needs y_true of shape (B, H, W, 2) with the binary fixation map in channel 1 "
                 f"(channel 0: saliency map); got y_true with {c} channel(s), shape {tuple(y_true.shape)}"
             )
-        return _nss_parts(y_pred, self._channel(y_true, 1))
+        return type(self)._parts(y_pred, self._channel(y_true, 1))
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class CC(_SaliencyMean):
-    """Mean CC over images; reads the ground-truth saliency map from channel 0 of ``y_true``.
+class _MapMean(_SaliencyMean):
+    """A metric of the ground-truth saliency map in channel 0 of ``y_true`` (images with an all-zero map: weight 0)."""
 
-    Args:
-        name: metric name (default ``"cc"``).
-        dtype: dtype of the state and result (default float32).
-
-    Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean CC of all images with a non-zero ground truth.
-
-    Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[CC()])  # doctest: +SKIP
-    """
-
-    _default_name = "cc"
+    _kernel = None  # the tensor function, e.g. tensor_cc
 
     def _values(self, y_true, y_pred):
         gt = self._channel(y_true, 0)
-        return tensor_cc(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+        return type(self)._kernel(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class KLD(_SaliencyMean):
-    """Mean KLD over images (lower is better); reads the ground-truth map from channel 0 of ``y_true``.
+_CLASS_DOC = """Mean {name} over images ({better} is better; ``{matlab}``); reads {reads} of ``y_true``.
 
     Args:
-        name: metric name (default ``"kld"``).
+        name: metric name (default ``"{lower}"``).
         dtype: dtype of the state and result (default float32).
 
     Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean KLD of all images with a non-zero ground truth.
+        A ``keras.metrics.Metric``; ``result()`` is the mean {name} of all images with {valid}.
 
     Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[KLD()])  # doctest: +SKIP
+        >>> model.compile(optimizer="adam", loss=loss, metrics=[{cls}()])  # doctest: +SKIP
     """
 
-    _default_name = "kld"
 
-    def _values(self, y_true, y_pred):
-        gt = self._channel(y_true, 0)
-        return tensor_kld(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+def _metric_class(name, info):
+    """The registered ``keras.metrics.Metric`` class of one row of the metrics table (:data:`METRICS`)."""
+    lower = info.keras.lower()
+    fixations = "fixation_map" in info.requires
+    doc = _CLASS_DOC.format(
+        name=name, better="higher" if info.higher_is_better else "lower", matlab=info.matlab_file, lower=lower,
+        cls=info.keras, reads="the fixation map from channel 1" if fixations else "the ground-truth map from channel 0",
+        valid="at least one fixation" if fixations else "a non-zero ground truth")
+    body = ({"_parts": staticmethod(globals()[f"_{lower}_parts"])} if fixations
+            else {"_kernel": staticmethod(globals()[f"tensor_{lower}"])})
+    cls = type(info.keras, (_FixationMean if fixations else _MapMean,),
+               {"__doc__": doc, "__module__": __name__, "_default_name": lower, **body})
+    return keras.saving.register_keras_serializable(package="tfsal")(cls)
 
 
-@keras.saving.register_keras_serializable(package="tfsal")
-class SIM(_SaliencyMean):
-    """Mean SIM over images; reads the ground-truth saliency map from channel 0 of ``y_true``.
-
-    Args:
-        name: metric name (default ``"sim"``).
-        dtype: dtype of the state and result (default float32).
-
-    Returns:
-        A ``keras.metrics.Metric``; ``result()`` is the mean SIM of all images with a non-zero ground truth.
-
-    Example:
-        >>> model.compile(optimizer="adam", loss=loss, metrics=[SIM()])  # doctest: +SKIP
-    """
-
-    _default_name = "sim"
-
-    def _values(self, y_true, y_pred):
-        gt = self._channel(y_true, 0)
-        return tensor_sim(y_pred, gt), _gt_valid(ops.cast(gt, y_pred.dtype))
+#: The Keras metric classes by benchmark name, generated from the metrics table (:data:`tfsal.metrics.METRICS`).
+KERAS_CLASSES = {name: _metric_class(name, info) for name, info in METRICS.items() if info.keras}
+NSS, CC, KLD, SIM = (KERAS_CLASSES[name] for name in ("NSS", "CC", "KLD", "SIM"))

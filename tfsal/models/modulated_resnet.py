@@ -44,6 +44,7 @@ import keras
 from keras import layers, ops
 
 from tfsal.models._common import imagenet_unavailable
+from tfsal.models.vgg_encdec import VGGPreprocess
 from tfsal.errors import UserError
 
 __all__ = [
@@ -56,7 +57,6 @@ __all__ = [
 ]
 
 _BN = {"epsilon": 1.001e-5}  # as keras.applications.ResNet50
-_IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
@@ -108,8 +108,10 @@ class SaliencyModulation(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfsal")
-class CaffePreprocess(keras.layers.Layer):
-    """ResNet50's ImageNet preprocessing on raw RGB in [0, 255]: RGB → BGR, then the ImageNet BGR mean subtracted.
+class CaffePreprocess(VGGPreprocess):
+    """ResNet50's ImageNet preprocessing on raw RGB in [0, 255]: ``VGGPreprocess("caffe")`` (one implementation).
+
+    RGB → BGR, then the ImageNet BGR mean subtracted. Kept under its own name so that saved models load.
 
     Returns:
         A layer mapping ``(B, H, W, 3)`` RGB to the same shape, BGR, zero-centred.
@@ -121,9 +123,10 @@ class CaffePreprocess(keras.layers.Layer):
         [-103.939, -116.779, -123.68]
     """
 
-    def call(self, inputs):
-        mean = ops.convert_to_tensor(_IMAGENET_MEAN_BGR, dtype=self.compute_dtype)
-        return ops.flip(ops.cast(inputs, self.compute_dtype), axis=-1) - mean
+    def __init__(self, mode="caffe", **kwargs):
+        if mode != "caffe":
+            raise UserError(f"CaffePreprocess: mode must be 'caffe' (use VGGPreprocess for others); got {mode!r}")
+        super().__init__("caffe", **kwargs)
 
 
 def _check_config(input_shape, stages, width, num_classes, name):

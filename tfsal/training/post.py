@@ -15,7 +15,8 @@ from tfsal import data as tdata
 from tfsal.evaluate import select_blur
 from tfsal.models import create_model, model_info
 from tfsal.predict import load_model
-from tfsal.quantize import _mean_cc, int8_finetune, simulate_int8
+from tfsal.kernels import mean_cc
+from tfsal.quantize import int8_finetune, simulate_int8
 
 log = logging.getLogger("tfsal.train")
 
@@ -57,7 +58,7 @@ def make_int8_ready(best, int8_ready, model, data, val_examples, batch_size, bes
     images = np.concatenate([np.asarray(x) for x, _ in tdata.make_dataset(check, size, batch_size=batch_size)])
     float_maps = best.predict(images, batch_size=batch_size, verbose=0)
     sim = simulate_int8(best, images, batch_size=batch_size)
-    sim_cc = _mean_cc(float_maps, sim)  # the parity check's CC, as int8_finetune reports it
+    sim_cc = mean_cc(float_maps, sim)  # the parity check's CC, as int8_finetune reports it
     record = {"sim_cc_before": sim_cc, "target": INT8_READY_TARGET, "model": None}
     if int8_ready == "auto" and sim_cc >= INT8_READY_TARGET:
         return record
