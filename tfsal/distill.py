@@ -18,6 +18,7 @@ from tfsal._io import write_json, write_npy
 from tfsal._quiet import keras_verbosity
 from tfsal.data import Example, make_dataset, read_examples
 from tfsal.data._common import image_size
+from tfsal.kernels import ops as kops
 from tfsal.losses import EPS, LOSSES, bce
 from tfsal.errors import UserError
 from tfsal.predict import load_model
@@ -43,13 +44,6 @@ _FALLBACK_SIZE = (192, 256)
 
 def _flat(x):
     return ops.reshape(x, (ops.shape(x)[0], -1))
-
-
-def _minmax_rows(x):
-    """Min-max normalisation of each row of ``(B, N)`` to [0, 1]; a constant row gives zeros."""
-    lo = ops.min(x, axis=1, keepdims=True)
-    rng = ops.max(x, axis=1, keepdims=True) - lo
-    return ops.where(rng > 0, (x - lo) / ops.maximum(rng, EPS), 0.0)
 
 
 def sigmoid_to_logits(p):
@@ -159,7 +153,7 @@ def eq3_loss(y_teacher, y_pred, from_logits=False, kl_weight=1.0, cos_weight=1.0
     num = ops.sum(t * g, axis=1)
     den = ops.sqrt(ops.sum(t * t, axis=1)) * ops.sqrt(ops.sum(g * g, axis=1))
     cos = num / ops.maximum(den, EPS)
-    f = _minmax_rows(t)
+    f = kops.minmax(t, axis=1)  # the one min-max kernel: a constant teacher map gives zeros
     bce_term = -ops.mean(f * ops.log(p) + (1.0 - f) * ops.log(1.0 - p), axis=1)
     return kl_weight * kl + cos_weight * (1.0 - cos) + bce_weight * bce_term
 
@@ -218,11 +212,6 @@ def hint_loss(student_features, teacher_features):
 TEACHER_KINDS = ("sigmoid", "density")
 
 
-def _minmax(m):
-    """Per-image min-max normalisation of ``(B, h, w, 1)`` maps to [0, 1] (a constant map gives zeros)."""
-    return ops.reshape(_minmax_rows(_flat(m)), ops.shape(m))
-
-
 def check_distill_args(gt_loss, kind, teacher_loss=None):
     """Raise ``ValueError`` for an unknown teacher kind or loss name (shared by the loss and ``tfsal train``)."""
     if kind is not None and kind not in TEACHER_KINDS:
@@ -276,7 +265,7 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
     gt_safe = ops.where(has_gt[:, None, None, None] > 0, y[..., 0:2], ops.concatenate([teacher, teacher], axis=-1))
     gt_term = LOSSES[gt_loss](gt_safe, y_pred)
     if teacher_loss is not None:
-        t_map = _minmax(teacher)
+        t_map = kops.minmax(teacher, axis=(1, 2, 3))
         t_term = LOSSES[teacher_loss](ops.concatenate([t_map, t_map], axis=-1), y_pred)
     elif kind == "sigmoid":
         t_term = bce(teacher, y_pred)
