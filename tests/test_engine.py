@@ -116,8 +116,6 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tfsal.train import train
-from tfsal.training import TrainConfig
-from tfsal.training.config import resume_state
     r = train("shallow-bn", image_size=(32, 32), batch_size=4, max_images=8, epochs=1, num_preview=1, verbose=0,
               strategy="mirrored", out=sys.argv[1])
     print(json.dumps({"replicas": json.load(open(sys.argv[1] + "/config.json"))["replicas"],
@@ -139,8 +137,6 @@ MULTIWORKER = textwrap.dedent("""
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                                           "task": {"type": "worker", "index": index}})
     from tfsal.train import train
-from tfsal.training import TrainConfig
-from tfsal.training.config import resume_state
     r = train("shallow-bn", image_size=(32, 32), batch_size=4, max_images=8, epochs=1, num_preview=1, verbose=0,
               strategy="multiworker", out=out)
     print(json.dumps({"replicas": json.load(open(r.run_dir + "/config.json"))["replicas"], "loss": r.history["loss"],
