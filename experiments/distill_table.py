@@ -4,7 +4,7 @@ Steps (seed 004 §III-B, SPEC §4), all at ``--image-size`` (96×128 by default,
 
 1. Teacher: ``deepgaze2`` on frozen ``hed-vgg16`` features (a density teacher, eq. 3; FastSal's MIT300 teacher was
    DeepGaze II), readout trained on the OSIE **train** split with early stopping on the val split's loss
-   (:func:`tfsal.models.deepgaze2.train_deepgaze2`). Saved as ``OUT/teacher.keras``.
+   (:func:`tfsal.training.train_deepgaze2`). Saved as ``OUT/teacher.keras``.
 2. Pseudo-maps (:func:`tfsal.distill.pseudo_label`, what ``tfsal pseudo-label`` runs) of the OSIE train and val
    images. The val images are the *extra* images: held out from GT training, used without their fixations.
 3. Three FastSal-A students from random weights (no ImageNet MobileNetV2 offline), each with the same wall-clock
@@ -62,7 +62,7 @@ def _emit(args, label, row):
 
 def teacher_stage(args):
     from tfsal.data import read_examples
-    from tfsal.models.deepgaze2 import train_deepgaze2
+    from tfsal.training import train_deepgaze2
 
     path = os.path.join(args.out, "teacher.keras")
     h, w = args.image_size

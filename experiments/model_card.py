@@ -31,7 +31,7 @@ def _log(msg):
 
 def teacher(work):
     from tfsal.data import read_examples
-    from tfsal.models.deepgaze2 import train_deepgaze2
+    from tfsal.training import train_deepgaze2
 
     path = os.path.join(work, "teacher", "deepgaze2.keras")
     if not os.path.isfile(path):

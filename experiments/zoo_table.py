@@ -1,7 +1,7 @@
 """Model-zoo table on OSIE: train on the train split (small CPU budgets), score on the test split.
 
 Rows: the centre-bias baseline; ``deepgaze2`` on frozen ``hed-vgg16`` features (readout trained on cached
-features, :func:`tfsal.models.deepgaze2.train_deepgaze2`); and, each trained for ``--budget`` wall-clock seconds
+features, :func:`tfsal.training.train_deepgaze2`); and, each trained for ``--budget`` wall-clock seconds
 (stopped by a callback), ``shallow``, ``shallow-bn``, ``fastsal-a`` from scratch and ``vgg16-encdec`` from
 ``hed-vgg16``. Every model is scored with :func:`tfsal.evaluate.evaluate` (NSS, CC, AUC-Judd, KLD, SIM; ground truth
 at the images' own 800×600 resolution). The markdown table is printed at the end and each finished row is appended
@@ -65,7 +65,8 @@ def run_centre_bias(args):
 
 def run_deepgaze2(args, train):
     from tfsal.data import read_examples
-    from tfsal.models.deepgaze2 import deepgaze2_features, train_deepgaze2
+    from tfsal.models.deepgaze2 import deepgaze2_features
+    from tfsal.training import train_deepgaze2
 
     h, w = args.image_size
     t0 = time.time()

@@ -16,8 +16,8 @@ from tfsal.models.deepgaze2 import (
     deepgaze2_readout,
     gaussian_log_prior,
     log_prior_from_map,
-    train_deepgaze2,
 )
+from tfsal.training import train_deepgaze2
 
 SHAPE = (32, 48, 3)
 
@@ -152,7 +152,7 @@ def test_train_deepgaze2_takes_the_cached_feature_path(tmp_path):
     """`tfsal train deepgaze2` trains the readout on cached features (train_deepgaze2), as a run directory."""
     import json
 
-    from tfsal.models.deepgaze2 import READOUT_LEARNING_RATE, READOUT_LOSS
+    from tfsal.training.deepgaze2 import READOUT_LEARNING_RATE, READOUT_LOSS
     from tfsal.train import get_recipe, train
 
     recipe = get_recipe("deepgaze2")
@@ -167,3 +167,12 @@ def test_train_deepgaze2_takes_the_cached_feature_path(tmp_path):
     with pytest.raises(ValueError, match="does not support optimizer='sgd'"):
         train("deepgaze2", optimizer="sgd", image_size=(32, 48), max_images=2, weights=None, out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_the_trainer_lives_in_the_training_package():
+    import tfsal
+    import tfsal.models
+
+    with pytest.raises(AttributeError, match="moved to tfsal.training.train_deepgaze2"):
+        tfsal.models.train_deepgaze2  # noqa: B018  (the old path says where the trainer went)
+    assert tfsal.train_deepgaze2 is tfsal.training.train_deepgaze2 is train_deepgaze2

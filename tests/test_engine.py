@@ -11,6 +11,8 @@ import pytest
 import keras
 
 from tfsal.train import train
+from tfsal.training import TrainConfig
+from tfsal.training.config import resume_state
 
 # A small, fast-to-trace model with BatchNorm (its moving statistics must survive a resume too).
 TINY = dict(model="shallow-bn", image_size=(32, 32), batch_size=4, max_images=8, num_preview=2, verbose=0)
@@ -38,6 +40,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     resumed = train(resume=str(tmp_path / "cut"), verbose=0, num_preview=2)
     config = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert config["resumed_at_epochs"] == [1] and config["epochs"] == 3
+    assert TrainConfig.from_json(tmp_path / "cut") == TrainConfig.from_json(tmp_path / "full")  # same settings
     with open(tmp_path / "cut" / "history.csv") as f:
         assert [line.split(",")[0] for line in f.read().split()[1:]] == ["0", "1", "2"]
     for a, b in zip(_weights(tmp_path / "full" / "last.keras"), _weights(tmp_path / "cut" / "last.keras")):
@@ -48,10 +51,46 @@ def test_resume_matches_uninterrupted_run(tmp_path):
         train(resume=str(tmp_path / "cut"), verbose=0)
 
 
-def test_resume_refuses_changed_settings(tmp_path):
+def test_train_config_round_trips_through_json(tmp_path):
+    cfg = TrainConfig("shallow-bn", data=[str(tmp_path / "a"), str(tmp_path / "b")], image_size=[32, 48], epochs=3,
+                      teacher=tmp_path / "t.keras", output_blur=None, int8_ready=False, num_preview=2)
+    assert cfg.data == (str(tmp_path / "a"), str(tmp_path / "b")) and cfg.image_size == (32, 48)
+    assert cfg.teacher == str(tmp_path / "t.keras")                    # paths as strings, lists as tuples
+    (tmp_path / "config.json").write_text(json.dumps({**cfg.asdict(), "replicas": 1, "versions": {}}))
+    assert TrainConfig.from_json(tmp_path) == cfg                       # the run's facts are not settings
+    assert TrainConfig.from_dict({"model": "salnet"}) == TrainConfig(model="salnet")  # older config.json: defaults
+    with pytest.raises(Exception):
+        cfg.epochs = 4                                                  # frozen
+
+
+def test_one_deadline_callback_stops_fit_once_its_budget_is_spent():
+    import time
+
+    from tfsal.training import Deadline
+
+    assert not Deadline(None).expired()
+    clock, model = Deadline(0.01), keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    clock.set_model(model)
+    time.sleep(0.02)
+    clock.on_train_batch_end(0)
+    assert clock.expired() and model.stop_training
+
+
+def test_resume_reads_its_settings_from_config_json_and_refuses_changed_ones(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(**TINY, epochs=2, out=tmp_path / "r", callbacks=[_Crash(after_epoch=0)])
-    with pytest.raises(ValueError, match="learning_rate"):
+    recorded = json.loads((tmp_path / "r" / "config.json").read_text())
+    stored = TrainConfig.from_json(tmp_path / "r")
+    assert stored.asdict() == {k: recorded[k] for k in stored.asdict()}  # config.json = asdict + the run's facts
+    assert (stored.model, stored.image_size, stored.epochs, stored.batch_size) == ("shallow-bn", (32, 32), 2, 4)
+    assert stored.recipe == "shallow" and stored.learning_rate == 0.03   # resolved from the recipe
+    config, start, _ = resume_state(tmp_path / "r", TrainConfig(epochs=3, num_preview=1))
+    assert config == stored.replace(epochs=3, num_preview=1) and start == 1
+    # resume builds its run from config.json: a setting edited there is what the resumed run uses
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**recorded, "learning_rate": 0.5}))
+    assert resume_state(tmp_path / "r", TrainConfig())[0].learning_rate == 0.5
+    (tmp_path / "r" / "config.json").write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match="learning_rate=0.5"):
         train(resume=str(tmp_path / "r"), learning_rate=0.5, verbose=0)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         train(resume=str(tmp_path / "nothing"), verbose=0)

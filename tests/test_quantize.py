@@ -149,13 +149,13 @@ def test_train_int8_step_fine_tunes_and_keeps_the_float_model(tmp_path, monkeypa
     import importlib
     import json
 
-    trainer = importlib.import_module("tfsal.train")
-    monkeypatch.setattr(trainer, "INT8_READY_EPOCHS", 1)
+    trainer, post = importlib.import_module("tfsal.train"), importlib.import_module("tfsal.training.post")
+    monkeypatch.setattr(post, "INT8_READY_EPOCHS", 1)
     r = trainer.train("fastsal-a", epochs=1, image_size=(64, 96), max_images=16, weights=None, output_blur=None,
                       int8_ready=True, out=str(tmp_path / "run"), verbose=0)
     record = json.load(open(tmp_path / "run" / "metrics.json"))["int8_ready"]
     assert {"sim_cc_before", "sim_cc_after", "epochs"} <= set(record) and record["epochs"] == 1
     assert (tmp_path / "run" / "best_float.keras").is_file() and os.path.isfile(r.model_path)
     monkeypatch.setenv("TFSAL_INT8_READY", "0")  # the "auto" default is off in tests; False is always off
-    assert trainer._make_int8_ready(None, "auto", "fastsal-a", "demo", [], 8, "x") is None
-    assert trainer._make_int8_ready(None, False, "fastsal-a", "demo", [], 8, "x") is None
+    assert post.make_int8_ready(None, "auto", "fastsal-a", "demo", [], 8, "x") is None
+    assert post.make_int8_ready(None, False, "fastsal-a", "demo", [], 8, "x") is None

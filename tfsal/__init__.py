@@ -28,13 +28,15 @@ _LAZY = {
     "predict": ("tfsal.predict", "predict"),
     "predict_maps": ("tfsal.predict", "predict_maps"),
     "train": ("tfsal.train", "train"),
+    "training": ("tfsal.training", None),
+    "train_deepgaze2": ("tfsal.training", "train_deepgaze2"),
 }
 
 # These import Keras anyway: with them, register tfsal's Keras metrics (as the eager package import used to).
-_WITH_KERAS_METRICS = ("models", "load_model", "predict", "predict_maps", "train")
+_WITH_KERAS_METRICS = ("models", "load_model", "predict", "predict_maps", "train", "training", "train_deepgaze2")
 
 __all__ = ["__version__", "layers", "losses", "metrics", "models", "data", "viz", "read_image", "load_model",
-           "predict", "predict_maps", "train", "sampler"]
+           "predict", "predict_maps", "train", "sampler", "training", "train_deepgaze2"]
 
 
 def __getattr__(name):

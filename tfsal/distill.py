@@ -16,12 +16,16 @@ from keras import ops
 
 from tfsal._io import write_json, write_npy
 from tfsal._quiet import keras_verbosity
+from tfsal.data import Example, make_dataset, read_examples
+from tfsal.data._common import image_size
+from tfsal.kernels import ops as kops
 from tfsal.losses import EPS, LOSSES, bce
 from tfsal.errors import UserError
+from tfsal.predict import load_model
 
 __all__ = ["eq2_loss", "eq3_loss", "hint_loss", "sigmoid_to_logits", "pseudo_label", "PSEUDO_LABEL_METADATA",
            "DENSITY_TOLERANCE", "TEACHER_KINDS", "DistillationLoss", "distillation_loss", "HINT_TAPS",
-           "hint_taps", "hint_model", "hint_pretrain", "read_pseudo_labels"]
+           "hint_taps", "hint_model", "hint_pretrain", "read_pseudo_labels", "check_distill_args"]
 
 # Clip of sigmoid probabilities before taking logits / logs (Keras' backend epsilon, as tfsal.losses.bce).
 _P_CLIP = 1e-7
@@ -40,13 +44,6 @@ _FALLBACK_SIZE = (192, 256)
 
 def _flat(x):
     return ops.reshape(x, (ops.shape(x)[0], -1))
-
-
-def _minmax_rows(x):
-    """Min-max normalisation of each row of ``(B, N)`` to [0, 1]; a constant row gives zeros."""
-    lo = ops.min(x, axis=1, keepdims=True)
-    rng = ops.max(x, axis=1, keepdims=True) - lo
-    return ops.where(rng > 0, (x - lo) / ops.maximum(rng, EPS), 0.0)
 
 
 def sigmoid_to_logits(p):
@@ -156,7 +153,7 @@ def eq3_loss(y_teacher, y_pred, from_logits=False, kl_weight=1.0, cos_weight=1.0
     num = ops.sum(t * g, axis=1)
     den = ops.sqrt(ops.sum(t * t, axis=1)) * ops.sqrt(ops.sum(g * g, axis=1))
     cos = num / ops.maximum(den, EPS)
-    f = _minmax_rows(t)
+    f = kops.minmax(t, axis=1)  # the one min-max kernel: a constant teacher map gives zeros
     bce_term = -ops.mean(f * ops.log(p) + (1.0 - f) * ops.log(1.0 - p), axis=1)
     return kl_weight * kl + cos_weight * (1.0 - cos) + bce_weight * bce_term
 
@@ -215,12 +212,7 @@ def hint_loss(student_features, teacher_features):
 TEACHER_KINDS = ("sigmoid", "density")
 
 
-def _minmax(m):
-    """Per-image min-max normalisation of ``(B, h, w, 1)`` maps to [0, 1] (a constant map gives zeros)."""
-    return ops.reshape(_minmax_rows(_flat(m)), ops.shape(m))
-
-
-def _check_distill_args(gt_loss, kind, teacher_loss=None):
+def check_distill_args(gt_loss, kind, teacher_loss=None):
     """Raise ``ValueError`` for an unknown teacher kind or loss name (shared by the loss and ``tfsal train``)."""
     if kind is not None and kind not in TEACHER_KINDS:
         raise UserError(f"unknown teacher kind {kind!r}; expected one of {TEACHER_KINDS}")
@@ -260,7 +252,7 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
         >>> round(float(distillation_loss(y, np.full((1, 2, 2, 1), 0.5, "float32"))[0]), 4)  # 2 ln 2
         1.3863
     """
-    _check_distill_args(gt_loss, kind, teacher_loss)
+    check_distill_args(gt_loss, kind, teacher_loss)
     y = ops.cast(y_true, "float32")
     if y.shape[-1] is not None and y.shape[-1] != 5:
         raise UserError(f"distillation targets need 5 channels (map, fixmap, teacher, has_gt, has_teacher); "
@@ -273,7 +265,7 @@ def distillation_loss(y_true, y_pred, gt_loss="bce", kind="sigmoid", teacher_wei
     gt_safe = ops.where(has_gt[:, None, None, None] > 0, y[..., 0:2], ops.concatenate([teacher, teacher], axis=-1))
     gt_term = LOSSES[gt_loss](gt_safe, y_pred)
     if teacher_loss is not None:
-        t_map = _minmax(teacher)
+        t_map = kops.minmax(teacher, axis=(1, 2, 3))
         t_term = LOSSES[teacher_loss](ops.concatenate([t_map, t_map], axis=-1), y_pred)
     elif kind == "sigmoid":
         t_term = bce(teacher, y_pred)
@@ -301,7 +293,7 @@ class DistillationLoss(keras.losses.Loss):
 
     def __init__(self, gt_loss="bce", kind="sigmoid", teacher_weight=1.0, teacher_loss=None, name="distillation",
                  reduction="sum_over_batch_size", dtype=None):
-        _check_distill_args(gt_loss, kind, teacher_loss)
+        check_distill_args(gt_loss, kind, teacher_loss)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.gt_loss, self.kind, self.teacher_weight = gt_loss, kind, float(teacher_weight)
         self.teacher_loss = teacher_loss
@@ -453,9 +445,6 @@ def _is_density(m):
 
 def _image_examples(images):
     """``(examples, description)`` of a folder or list of images; the description goes into the metadata."""
-    from tfsal.data import Example, read_examples
-    from tfsal.data._common import image_size
-
     if isinstance(images, (str, os.PathLike)):
         images = os.fspath(images)
         if not os.path.isdir(images):
@@ -543,9 +532,6 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         >>> pseudo_label("runs/salgan/best.keras", "coco/train2017", "pseudo/coco")   # doctest: +SKIP
         {'written': 118287, 'skipped': 0, 'kind': 'sigmoid', 'output_shape': [192, 256], 'out': 'pseudo/coco'}
     """
-    from tfsal.data import make_dataset
-    from tfsal.predict import load_model
-
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UserError(f"batch_size must be a positive integer; got {batch_size!r}")
     if hasattr(teacher, "predict"):
@@ -554,53 +540,21 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         model, teacher_id = load_model(teacher), os.path.abspath(os.fspath(teacher))
     examples, images = _image_examples(images)
     out = os.fspath(out)
-
-    seen = {}
-    for ex in examples:
-        if ex.stem in seen:
-            raise UserError(
-                f"{seen[ex.stem]!r} and {ex.image_path!r} would both be written as {ex.stem + '.npy'!r} in {out!r}; "
-                "rename one"
-            )
-        seen[ex.stem] = ex.image_path
-
+    _check_unique_stems(examples, out)
     meta_path = os.path.join(out, PSEUDO_LABEL_METADATA)
-    if os.path.isfile(meta_path) and not overwrite:
-        with open(meta_path) as fh:
-            previous = json.load(fh).get("teacher")
-        # only two saved files can be told apart for sure (an in-memory model is known by its name only)
-        if str(previous).endswith(".keras") and teacher_id.endswith(".keras") and previous != teacher_id:
-            raise UserError(
-                f"{out!r} holds pseudo-labels from teacher {previous!r}, not {teacher_id!r}; "
-                "choose another output folder or pass overwrite=True (--overwrite)"
-            )
+    if not overwrite:
+        _check_same_teacher(meta_path, teacher_id, out)
 
     target = {ex.stem: os.path.join(out, ex.stem + ".npy") for ex in examples}
     todo = [ex for ex in examples if overwrite or not os.path.exists(target[ex.stem])]
-    skipped = len(examples) - len(todo)
     os.makedirs(out, exist_ok=True)
-
     h, w = model.input_shape[1:3]
     size = (int(h), int(w)) if h is not None and w is not None else _FALLBACK_SIZE
-    kinds, shape = set(), None
     if todo:
-        bar = keras.utils.Progbar(len(todo), unit_name="image", verbose=keras_verbosity()) if progress else None
-        ds = make_dataset(todo, image_size=size, batch_size=batch_size, output="image")
-        done = 0
-        for batch in ds:
-            pred = np.asarray(model.predict_on_batch(batch), np.float32)
-            for ex, m in zip(todo[done : done + len(pred)], pred):
-                m = np.ascontiguousarray(m[..., 0] if m.ndim == 3 else m, dtype=np.float32)
-                write_npy(target[ex.stem], m)
-                kinds.add("density" if _is_density(m) else "sigmoid")
-                shape = list(m.shape)
-            done += len(pred)
-            if bar is not None:
-                bar.update(done)
+        kinds, shape = _write_maps(model, todo, target, size, batch_size, progress)
     else:  # nothing to compute: describe the maps already there
         m = np.load(target[examples[0].stem])
-        kinds.add("density" if _is_density(m) else "sigmoid")
-        shape = list(m.shape)
+        kinds, shape = {"density" if _is_density(m) else "sigmoid"}, list(m.shape)
     kind = "density" if kinds == {"density"} else "sigmoid"
 
     write_json(meta_path, {
@@ -613,4 +567,49 @@ def pseudo_label(teacher, images, out, batch_size=8, overwrite=False, progress=T
         "images": images,
         "format": "one float32 .npy per image stem: the teacher's raw output map (h, w) at its output resolution",
     })
-    return {"written": len(todo), "skipped": skipped, "kind": kind, "output_shape": shape, "out": out}
+    return {"written": len(todo), "skipped": len(examples) - len(todo), "kind": kind, "output_shape": shape,
+            "out": out}
+
+
+def _check_unique_stems(examples, out):
+    """Two images with one file stem would overwrite each other's map: refuse, naming both."""
+    seen = {}
+    for ex in examples:
+        if ex.stem in seen:
+            raise UserError(
+                f"{seen[ex.stem]!r} and {ex.image_path!r} would both be written as {ex.stem + '.npy'!r} in {out!r}; "
+                "rename one"
+            )
+        seen[ex.stem] = ex.image_path
+
+
+def _check_same_teacher(meta_path, teacher_id, out):
+    """Refuse to add maps of one ``.keras`` teacher file to a folder labelled by another."""
+    if not os.path.isfile(meta_path):
+        return
+    with open(meta_path) as fh:
+        previous = json.load(fh).get("teacher")
+    # only two saved files can be told apart for sure (an in-memory model is known by its name only)
+    if str(previous).endswith(".keras") and teacher_id.endswith(".keras") and previous != teacher_id:
+        raise UserError(
+            f"{out!r} holds pseudo-labels from teacher {previous!r}, not {teacher_id!r}; "
+            "choose another output folder or pass overwrite=True (--overwrite)"
+        )
+
+
+def _write_maps(model, todo, target, size, batch_size, progress):
+    """Run the teacher over ``todo`` in batches, writing each map; ``(kinds seen, output shape)``."""
+    bar = keras.utils.Progbar(len(todo), unit_name="image", verbose=keras_verbosity()) if progress else None
+    ds = make_dataset(todo, image_size=size, batch_size=batch_size, output="image")
+    kinds, shape, done = set(), None, 0
+    for batch in ds:
+        pred = np.asarray(model.predict_on_batch(batch), np.float32)
+        for ex, m in zip(todo[done : done + len(pred)], pred):
+            m = np.ascontiguousarray(m[..., 0] if m.ndim == 3 else m, dtype=np.float32)
+            write_npy(target[ex.stem], m)
+            kinds.add("density" if _is_density(m) else "sigmoid")
+            shape = list(m.shape)
+        done += len(pred)
+        if bar is not None:
+            bar.update(done)
+    return kinds, shape

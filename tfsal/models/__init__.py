@@ -33,7 +33,6 @@ _LAZY = {
     "vgg19_encdec": "tfsal.models.vgg_encdec",
     "salnet": "tfsal.models.salnet",
     "deepgaze2": "tfsal.models.deepgaze2",
-    "train_deepgaze2": "tfsal.models.deepgaze2",
     "modulated_resnet50": "tfsal.models.modulated_resnet",  # classifiers: task="classifier" in the registry
     "baseline_resnet50": "tfsal.models.modulated_resnet",
     "create_classifier": "tfsal.models.modulated_resnet",
@@ -58,7 +57,6 @@ __all__ = [
     "shallow_bn",
     "salnet",
     "deepgaze2",
-    "train_deepgaze2",
     "modulated_resnet50",
     "baseline_resnet50",
     "create_classifier",
@@ -79,6 +77,8 @@ _registry.set_loader(_load_builders)
 
 
 def __getattr__(name):
+    if name == "train_deepgaze2":  # the trainer moved: no model file imports training code
+        raise AttributeError("tfsal.models.train_deepgaze2 moved to tfsal.training.train_deepgaze2")
     if name not in _LAZY:
         if name in {info.name for info in pkgutil.iter_modules(__path__)}:  # a sub-module, as the eager import had
             _registry.load_builders()

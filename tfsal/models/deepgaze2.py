@@ -21,7 +21,7 @@ with the offline backbone of SPEC §1.3:
    ``logits + w · log_prior``. ``log_prior`` is a non-trainable weight of the output size, so ``.keras`` save/load
    keeps it: by default the log of an anisotropic Gaussian (σ = 0.25 × height / width), or any map given as
    ``centre_bias=`` (e.g. :func:`tfsal.data.centre_bias_map` of the training fixations, what
-   :func:`train_deepgaze2` uses).
+   :func:`tfsal.training.train_deepgaze2` uses).
 6. **Softmax over all pixels** (:class:`SpatialSoftmax`, ``deepgaze_softmax``): the output ``(B, h, w, 1)`` float32
    is a probability density — every map sums to 1. Train it with the ``"density_nll"`` loss
    (:func:`tfsal.losses.density_nll`, the recipe ``"deepgaze2"``): the negative log-likelihood of the fixated pixels
@@ -30,15 +30,16 @@ with the offline backbone of SPEC §1.3:
 
 Training in minutes on a CPU (**cached features**): because the backbone is frozen, :func:`deepgaze2_features`
 computes the concatenated features of the training images once; :func:`deepgaze2_readout` is a small model from
-those features to the density with the *same layer names* as the full model's head; :func:`train_deepgaze2` trains
-it and copies the head weights (readout convs and prior) into a full :func:`deepgaze2` model. Images are resized
-exactly as :func:`tfsal.predict.predict_maps` does at prediction time (bilinear, antialiased), so cached training and
-full-model prediction see the same inputs.
+those features to the density with the *same layer names* as the full model's head;
+:func:`tfsal.training.train_deepgaze2` (the trainer lives in the training package: no model file imports
+training code) trains it and copies the head weights (readout convs and prior) into a full :func:`deepgaze2` model.
+Images are resized exactly as :func:`tfsal.predict.predict_maps` does at prediction time (bilinear, antialiased),
+so cached training and full-model prediction see the same inputs.
 
 Example:
     >>> import tfsal
     >>> train = tfsal.data.read_examples("/work/shared/data/osie", "train")          # doctest: +SKIP
-    >>> model, history = train_deepgaze2(train, input_shape=(96, 128, 3))             # doctest: +SKIP
+    >>> model, history = tfsal.training.train_deepgaze2(train, input_shape=(96, 128, 3))  # doctest: +SKIP
     >>> tfsal.evaluate.evaluate(model, data="/work/shared/data/osie", split="test")   # doctest: +SKIP
 """
 import math
@@ -48,7 +49,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from tfsal._io import read_image
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
+from tfsal.models._hed import read_hed_vgg16
 from tfsal.models._registry import register_model
 from tfsal.models.vgg_encdec import PREPROCESS_MODES, VGG_BLOCKS, VGGPreprocess
 from tfsal.errors import UserError
@@ -58,7 +61,6 @@ __all__ = [
     "deepgaze2_backbone",
     "deepgaze2_readout",
     "deepgaze2_features",
-    "train_deepgaze2",
     "copy_head_weights",
     "gaussian_log_prior",
     "log_prior_from_map",
@@ -68,8 +70,7 @@ __all__ = [
     "DEFAULT_TAPS",
     "HEAD_LAYERS",
     "GRID_STRIDE",
-    "READOUT_LEARNING_RATE",
-    "READOUT_LOSS",
+    "check_deepgaze2_args",
 ]
 
 #: Default VGG-16 layers whose outputs are read out.
@@ -79,10 +80,6 @@ GRID_STRIDE = 8
 #: Trainable / stateful layers of the head shared by :func:`deepgaze2` and :func:`deepgaze2_readout`.
 HEAD_LAYERS = ("readout_conv1", "readout_conv2", "readout_conv3", "readout_conv4", "deepgaze_prior")
 _READOUT_WIDTHS = (16, 32, 2, 1)
-#: Readout training defaults of :func:`train_deepgaze2` (Adam learning rate and loss; the ``"deepgaze2"`` recipe of
-#: :mod:`tfsal.train` states the same values).
-READOUT_LEARNING_RATE = 1e-3
-READOUT_LOSS = "density_nll"
 _NAME = "deepgaze2"
 
 
@@ -278,7 +275,8 @@ def _tap_stride(layer_name):
     return 2 ** (block - 1), block, conv
 
 
-def _check_common(input_shape, taps, output_stride, weights, preprocessing):
+def check_deepgaze2_args(input_shape, taps, output_stride, weights, preprocessing):
+    """Check the shared arguments of the deepgaze2 builders; ``(taps, H, W, preprocessing)`` with defaults filled."""
     taps = tuple(taps)
     if not taps:
         raise UserError(f"{_NAME}: expected at least one tap layer; got {taps!r}")
@@ -352,8 +350,6 @@ def _set_prior(model, centre_bias, out_hw):
 
 def _load_backbone(model, weights):
     if weights == "hed-vgg16":
-        from tfsal.models._hed import read_hed_vgg16
-
         for name, (kernel, bias) in read_hed_vgg16().items():
             try:
                 model.get_layer(name).set_weights([kernel, bias])
@@ -416,7 +412,7 @@ def deepgaze2(input_shape=(192, 256, 3), weights=None, taps=DEFAULT_TAPS, output
         >>> float(m(np.zeros((1, 64, 96, 3), "float32")).numpy().sum())  # doctest: +ELLIPSIS
         1.0...
     """
-    taps, h, w, preprocessing = _check_common(input_shape, taps, output_stride, weights, preprocessing)
+    taps, h, w, preprocessing = check_deepgaze2_args(input_shape, taps, output_stride, weights, preprocessing)
     out_hw = (h // output_stride, w // output_stride)
     inputs = keras.Input(shape=(h, w, 3), name="image")
     feats = _features(inputs, taps, preprocessing)
@@ -444,7 +440,7 @@ def deepgaze2_backbone(input_shape=(192, 256, 3), weights="hed-vgg16", taps=DEFA
     """
     if weights not in (None, "hed-vgg16", "imagenet"):
         raise UserError(f"{_NAME}: backbone weights must be None, 'hed-vgg16' or 'imagenet'; got {weights!r}")
-    taps, h, w, preprocessing = _check_common(input_shape, taps, 1, weights, preprocessing)
+    taps, h, w, preprocessing = check_deepgaze2_args(input_shape, taps, 1, weights, preprocessing)
     inputs = keras.Input(shape=(h, w, 3), name="image")
     model = keras.Model(inputs, _features(inputs, taps, preprocessing), name="deepgaze2_backbone")
     _load_backbone(model, weights)
@@ -525,8 +521,6 @@ def deepgaze2_features(examples_or_images, input_shape=(192, 256, 3), weights="h
         >>> feats.shape                                                                              # doctest: +SKIP
         (4, 8, 12, 1280)
     """
-    from tfsal._io import read_image
-
     items = list(examples_or_images)
     if not items:
         raise UserError(f"{_NAME}: expected at least one example or image; got {examples_or_images!r}")
@@ -547,115 +541,3 @@ def deepgaze2_features(examples_or_images, input_shape=(192, 256, 3), weights="h
         if verbose:
             print(f"deepgaze2_features: {i + len(chunk)}/{len(items)} images, {time.time() - start:.0f} s", flush=True)
     return out
-
-
-def _targets(examples, out_hw, flip=False):
-    from tfsal.data import fixation_map, saliency_map_from_fixations
-
-    ys = []
-    for e in examples:
-        pts = e.normalized_fixations()
-        if flip:
-            pts = np.stack([1.0 - pts[:, 0] - 1e-6, pts[:, 1]], axis=1) if len(pts) else pts
-        ys.append(np.stack([saliency_map_from_fixations(pts, out_hw), fixation_map(pts, out_hw)], axis=-1))
-    return np.stack(ys).astype("float32")
-
-
-class _WallClock(keras.callbacks.Callback):
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds, self.start = seconds, None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.time() - self.start > self.seconds:
-            self.model.stop_training = True
-
-
-def train_deepgaze2(train_examples, input_shape=(192, 256, 3), weights="hed-vgg16", taps=DEFAULT_TAPS,
-                    output_stride=1, blur_sigma=0.03, centre_bias="train", features=None, flip=False, epochs=40,
-                    batch_size=16, learning_rate=None, loss=None, time_budget=None, prior_weight=1.0,
-                    learn_prior_weight=True, val_examples=None, val_features=None, patience=5, seed=0, verbose=0):
-    """Train :func:`deepgaze2` on cached features: backbone features once, readout only, then the full model.
-
-    Args:
-        train_examples: :class:`~tfsal.data.Example` list with fixations.
-        input_shape: ``(H, W, 3)`` of the model (multiples of 16).
-        weights: backbone weights (``"hed-vgg16"``; ``None`` for tests).
-        taps: VGG-16 tap layer names.
-        output_stride: output size = input / ``output_stride``.
-        blur_sigma: readout blur (fraction of the output width).
-        centre_bias: ``"train"`` (the centre-bias map of ``train_examples``' fixations, the default), ``None``
-            (a Gaussian) or a 2-D prior map.
-        features: precomputed :func:`deepgaze2_features` of ``train_examples`` (computed when ``None``).
-        flip: also train on horizontally flipped images (features of the flipped images are computed too).
-        epochs: passes over the cached features.
-        batch_size: feature maps per step.
-        learning_rate: Adam learning rate; :data:`READOUT_LEARNING_RATE` when ``None``.
-        loss: a :data:`tfsal.losses.LOSSES` name; :data:`READOUT_LOSS` (``"density_nll"``) when ``None``.
-        time_budget: stop after this many seconds of readout training (``None`` = no limit).
-        prior_weight: initial weight of the log prior (0 with ``learn_prior_weight=False``: no prior).
-        learn_prior_weight: learn the prior's weight.
-        val_examples: validation examples; when given, training stops when their loss has not improved for
-            ``patience`` epochs and the best readout weights are kept (their features are cached as well).
-        val_features: precomputed features of ``val_examples``.
-        patience: early-stopping patience in epochs (with ``val_examples``).
-        seed: seed of the readout's initialisation and shuffling.
-        verbose: Keras ``fit`` verbosity.
-
-    Returns:
-        ``(model, history)``: the full :func:`deepgaze2` model (raw RGB in) with the trained head, and the readout's
-        Keras ``History.history`` dict.
-
-    Example:
-        >>> demo = tfsal.data.read_demo("train")[:4]                                           # doctest: +SKIP
-        >>> model, hist = train_deepgaze2(demo, (32, 48, 3), weights=None, epochs=2)           # doctest: +SKIP
-    """
-    from tfsal.data import centre_bias_map
-    from tfsal.losses import SaliencyLoss
-
-    examples = list(train_examples)
-    if not examples:
-        raise UserError(f"{_NAME}: expected training examples; got {train_examples!r}")
-    taps, h, w, _ = _check_common(input_shape, taps, output_stride, weights, None)
-    out_hw = (h // output_stride, w // output_stride)
-    if isinstance(centre_bias, str):
-        if centre_bias != "train":
-            raise UserError(f"{_NAME}: centre_bias must be 'train', None or a 2-D map; got {centre_bias!r}")
-        centre_bias = centre_bias_map([e.normalized_fixations() for e in examples], out_hw)
-    backbone = None
-    if features is None:
-        backbone = deepgaze2_backbone((h, w, 3), weights=weights, taps=taps)
-        features = deepgaze2_features(examples, (h, w, 3), taps=taps, backbone=backbone, verbose=verbose > 0)
-    features = np.asarray(features)
-    if len(features) != len(examples):
-        raise UserError(f"{_NAME}: got features for {len(features)} images and {len(examples)} examples")
-    targets = _targets(examples, out_hw)
-    if flip:
-        backbone = backbone or deepgaze2_backbone((h, w, 3), weights=weights, taps=taps)
-        flipped = deepgaze2_features(examples, (h, w, 3), taps=taps, backbone=backbone, flip=True)
-        features = np.concatenate([features, flipped.astype(features.dtype)])
-        targets = np.concatenate([targets, _targets(examples, out_hw, flip=True)])
-
-    keras.utils.set_random_seed(seed)
-    readout = deepgaze2_readout(features.shape[1:], out_hw, blur_sigma=blur_sigma, centre_bias=centre_bias,
-                                prior_weight=prior_weight, learn_prior_weight=learn_prior_weight)
-    readout.compile(optimizer=keras.optimizers.Adam(learning_rate or READOUT_LEARNING_RATE),
-                    loss=SaliencyLoss(loss or READOUT_LOSS))
-    callbacks = [_WallClock(time_budget)] if time_budget else []
-    validation = None
-    if val_examples:
-        val_examples = list(val_examples)
-        if val_features is None:
-            backbone = backbone or deepgaze2_backbone((h, w, 3), weights=weights, taps=taps)
-            val_features = deepgaze2_features(val_examples, (h, w, 3), taps=taps, backbone=backbone)
-        validation = (np.asarray(val_features), _targets(val_examples, out_hw))
-        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True))
-    history = readout.fit(features, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
-                          callbacks=callbacks, validation_data=validation)
-    model = deepgaze2((h, w, 3), weights=weights, taps=taps, output_stride=output_stride, blur_sigma=blur_sigma,
-                      prior_weight=prior_weight, learn_prior_weight=learn_prior_weight)
-    copy_head_weights(readout, model)
-    return model, dict(history.history)
