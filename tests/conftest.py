@@ -50,3 +50,26 @@ def tiny_saliency_model(shape=(32, 48, 3)):
     x = DepthToSpace(2)(x)
     out = layers.Activation("sigmoid")(x)
     return keras.Model(inp, out, name="tiny")
+
+
+def tiny_conv_model(shape=(32, 32, 3)):
+    """A small conv stack → sigmoid map with named layers (c1, p1, c2, r2, p2, out_conv, up): filters, receptive
+    fields and the visualize CLI; a 1/4-scale map upsampled to the input size."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inp)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="c2")(x)
+    x = keras.layers.ReLU(name="r2")(x)
+    x = keras.layers.MaxPooling2D(2, name="p2")(x)
+    x = keras.layers.Conv2D(1, 1, activation="sigmoid", name="out_conv")(x)
+    out = keras.layers.UpSampling2D(4, name="up")(x)
+    return keras.Model(inp, out, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_conv():
+    """:func:`tiny_conv_model` at 32×32, built once per session (tests read it, never train or change it)."""
+    return tiny_conv_model()

@@ -16,7 +16,8 @@ def run(*args):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "run"
-    result = run("train", "fastsal", "--epochs", 1, "--image-size", "64x96", "--batch-size", 16, "--out", out)
+    result = run("train", "fastsal", "--epochs", 1, "--image-size", "64x96", "--batch-size", 8, "--max-images", 16,
+                 "--out", out)  # two steps: the run directory is checked, not the model
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -51,6 +52,7 @@ def test_train_writes_run_directory(trained_run):
     assert "centre-bias" in output and "NSS" in output
     config = json.loads((out / "config.json").read_text())
     assert config["image_size"] == [64, 96] and config["epochs"] == 1 and config["optimizer"]
+    assert config["max_images"] == 16 and config["batch_size"] == 8
 
 
 def test_predict_keeps_each_image_size(trained_run, tmp_path):

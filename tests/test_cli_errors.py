@@ -10,22 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_jpeg
-
-
-def _tiny_model():
-    """A small raw-RGB → sigmoid-map model with a Conv2D and a pooling layer (filters, receptive fields)."""
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((32, 48, 3), name="image")
-    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
-    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
-    x = layers.MaxPooling2D(2, name="p1")(x)
-    x = layers.Conv2D(1, 3, padding="same", name="c2")(x)
-    x = layers.UpSampling2D(2, interpolation="bilinear")(x)
-    return keras.Model(inp, layers.Activation("sigmoid")(x), name="tiny")
+from conftest import tiny_conv_model, write_jpeg
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +18,7 @@ def ws(tmp_path_factory):
     """A workspace: a tiny model, images, existing outputs that must survive, broken inputs."""
     root = tmp_path_factory.mktemp("cli_errors")
     model = str(root / "tiny.keras")
-    _tiny_model().save(model)
+    tiny_conv_model((32, 48, 3)).save(model)
     write_jpeg(str(root / "img.jpg"), 40, 56)
     write_jpeg(str(root / "imgs" / "a.jpg"), 40, 56, seed=1)
     (root / "existing.png").write_bytes(b"an existing picture that must survive")

@@ -279,12 +279,12 @@ def test_crop_images_python_api_with_a_callable(tmp_path, photos):
 
 
 def test_tflite_model_gives_the_keras_crops(tmp_path, photos):
-    from test_export import _tiny_model  # a small model that converts in seconds
+    from conftest import tiny_saliency_model  # a small model that converts in seconds
 
     from tfsal.cropping import crop_images
     from tfsal.export import export_model
 
-    model = _tiny_model()
+    model = tiny_saliency_model()
     keras_path, tflite_path = str(tmp_path / "tiny.keras"), str(tmp_path / "tiny.tflite")
     model.save(keras_path)
     export_model(model, out=tflite_path, parity_images=str(photos), num_parity=2)

@@ -176,6 +176,56 @@ def test_information_gain_hand():
 # ----------------------------------------------------------------------------------------------------------------
 # edge cases and errors
 # ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------------
+# published reference implementations
+# ----------------------------------------------------------------------------------------------------------------
+# Expected values computed (2026-12-01) with the reference code itself, not with tfsal:
+#   pysaliency 0.2.22 (PyPI sdist, pysaliency/metrics.py and pysaliency/numba_utils.py, run as plain Python):
+#     CC = metrics.CC(s, g); SIM = metrics.SIM(s - s.min(), g - g.min()); KLD = metrics.MIT_KLDiv(s, g)
+#     ("same hyperparameters as in Tuebingen/MIT Saliency Benchmark"); AUC-Judd = numba_utils.general_roc_numba(
+#     s[fixated], s[not fixated], judd=1)[0], the MIT benchmark's AUC_Judd.m negatives (non-fixated pixels).
+#   NSS: the MIT benchmark's code_forMetrics/NSS.m (cvzoya/saliency), ``mean(((map - mean) / std(map(:)))(fix))``
+#     where MATLAB's std divides by N - 1; pysaliency's metrics.NSS divides by N, so NSS.m = pysaliency's mean NSS
+#     x sqrt((N - 1) / N) (both printed by the same script).
+#   SIM: the benchmark's similarity.m min-max normalises each map before dividing by its sum, hence ``s - s.min()``.
+# Case "ints" is hand-checkable: AUC-Judd = 17/18 (thresholds 8, 4, 3 → (fp, tp) = (0, 1/3), (1/9, 2/3), (1/9, 1))
+# and SIM = 13/16.
+def _reference_case(name):
+    if name == "ints":
+        s = np.array([[0, 1, 2, 3], [1, 2, 4, 6], [0, 0, 1, 8]], float)
+        g = np.array([[0, 0, 1, 2], [0, 1, 3, 4], [0, 0, 2, 3]], float)
+        fix = [(0, 3), (1, 2), (2, 3)]
+    else:  # "random": default_rng(2018) (PCG64, the same stream on every NumPy)
+        r = np.random.default_rng(2018)
+        s, g = r.random((6, 8)), r.random((6, 8)) ** 2
+        fix = [(0, 1), (2, 5), (3, 3), (5, 7), (4, 0)]
+    f = np.zeros_like(s)
+    for y, x in fix:
+        f[y, x] = 1
+    return s, g, f
+
+
+REFERENCE_VALUES = {  # case: {metric: value from the reference code}
+    "ints": {"CC": 0.8661855860486006, "SIM": 0.8124999999999999, "KLD": 0.16972049887045165,
+             "NSS": 1.0521018196893828, "AUC-Judd": 0.9444444444444444},
+    "random": {"CC": 0.19353426366811693, "SIM": 0.6196560384743701, "KLD": 0.5558062192215866,
+               "NSS": 0.328763388631066, "AUC-Judd": 0.686046511627907},
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFERENCE_VALUES))
+def test_values_match_pysaliency_and_the_mit_benchmark_code(case):
+    s, g, f = _reference_case(case)
+    ref = REFERENCE_VALUES[case]
+    got = {"CC": M.cc(s, g), "SIM": M.sim(s, g), "KLD": M.kld(s, g), "NSS": M.nss(s, f),
+           "AUC-Judd": M.auc_judd(s, f, jitter=False)}
+    for metric, value in ref.items():
+        # KLD: the benchmark's eps is MATLAB's 2^-52, pysaliency writes 2.2204e-16 (a 1e-20 relative difference).
+        assert float(got[metric]) == pytest.approx(value, rel=1e-12, abs=1e-14), (case, metric, got[metric], value)
+    if case == "ints":
+        assert ref["AUC-Judd"] == pytest.approx(17 / 18) and ref["SIM"] == pytest.approx(13 / 16)
+
+
 def test_constant_prediction_gives_zero_not_nan():
     rng = np.random.default_rng(0)
     fix = rng.random((30, 40)) > 0.95

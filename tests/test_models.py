@@ -112,11 +112,12 @@ def test_fastsal_taps_and_blocks_by_name(name):
         layer = "fastsal_e1_concat" if key == "e1" else f"fastsal_{key}_d2s"
         shape = model.get_layer(layer).output.shape
         assert shape[-1] == c and shape[1] == 64 // strides[key]
-    # the registry's "mobilenet" preprocessing, inside the model: raw 0 → -1, 255 → 1
-    assert model_info(name).preprocessing == "mobilenet"
-    pre = keras.Model(model.input, model.get_layer("fastsal_preprocess").output)
-    ends = np.asarray(pre(np.stack([np.zeros((64, 96, 3)), np.full((64, 96, 3), 255.0)]).astype("float32")))
-    np.testing.assert_allclose(ends[:, 0, 0, 0], [-1.0, 1.0], atol=1e-6)
+    assert model_info(name).preprocessing == "mobilenet"  # the registry says what the model does
+    # The input normalisation is in the model, first after the input: raw [0, 255] RGB → MobileNetV2's [-1, 1].
+    pre = model.get_layer("fastsal_preprocess")
+    assert isinstance(pre, keras.layers.Rescaling) and model.layers.index(pre) == 1
+    assert pre.input is model.input and tuple(pre.output.shape[1:]) == (64, 96, 3)
+    np.testing.assert_allclose(np.asarray(pre(np.array([0.0, 127.5, 255.0], "float32"))), [-1.0, 0.0, 1.0], atol=1e-6)
 
 
 def test_fastsal_c_decoder_widths():

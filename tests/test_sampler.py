@@ -22,13 +22,49 @@ def _tiny_zoom(high=(64, 64, 1), low=(16, 16)):
     return zoom_classifier(sal, task, input_shape=high), sal
 
 
-def test_grid_matches_direct_reference_computation():
+def _paper_grid(saliency, n=31, pad=30, fwhm=13.0):
+    """The grid of "Learning to Zoom" (Recasens et al. 2018, eqs. 3-4, and recasens/Saliency-Sampler's constants),
+    written independently of tfsal (no shared helper): for each grid cell (i, j), a sum over every cell (a, b) of
+    the replication-padded map within the 61x61 Gaussian window centred on it,
+    ``u = Σ S(a, b) k((i, j), (a, b)) x(b) / Σ S(a, b) k((i, j), (a, b))`` (``v`` with ``y(a)``),
+    with ``k = exp(-4 ln2 r² / fwhm²)`` on the 2-D distance r, ``x(b) = (b − pad) / (n − 1)`` on padded indices,
+    replication padding = the padded cell (a, b) reads S at (clip(a − pad), clip(b − pad)); then 2u − 1, clamped."""
+    grid = np.zeros((n, n, 2))
+    for i in range(n):
+        for j in range(n):
+            a, b = np.meshgrid(np.arange(i, i + 2 * pad + 1), np.arange(j, j + 2 * pad + 1), indexing="ij")
+            r2 = (a - (i + pad)) ** 2 + (b - (j + pad)) ** 2
+            w = saliency[np.clip(a - pad, 0, n - 1), np.clip(b - pad, 0, n - 1)]
+            w = w * np.exp(-4.0 * np.log(2.0) * r2 / fwhm**2)
+            u = (w * (b - pad) / (n - 1)).sum() / w.sum()
+            v = (w * (a - pad) / (n - 1)).sum() / w.sum()
+            grid[i, j] = np.clip([2 * u - 1, 2 * v - 1], -1, 1)
+    return grid
+
+
+@pytest.fixture(scope="module")
+def paper_case():
+    """Two softmax-normalised 31x31 maps and their grids by :func:`_paper_grid` (a fraction of a second)."""
     rng = np.random.default_rng(0)
     logits = (rng.normal(size=(2, 31, 31, 1)) * 2).astype("float32")
+    maps = []
+    for i in range(2):
+        p = np.exp(logits[i, ..., 0].astype(np.float64) - logits[i].max())  # the paper's softmax over grid cells
+        maps.append(p / p.sum())
+    return logits, maps, [_paper_grid(m) for m in maps]
+
+
+def test_grid_matches_the_papers_equations(paper_case):
+    logits, _, expected = paper_case
     grid = np.asarray(SaliencySampler((31, 31)).compute_grid(logits))
     for i in range(2):
-        p = np.exp(logits[i, ..., 0] - logits[i].max())
-        np.testing.assert_allclose(grid[i], reference_grid(p / p.sum()), atol=1e-5)
+        np.testing.assert_allclose(grid[i], expected[i], atol=1e-5)
+
+
+def test_reference_grid_matches_the_papers_equations(paper_case):
+    _, maps, expected = paper_case
+    for m, e in zip(maps, expected):
+        np.testing.assert_allclose(reference_grid(m), e, atol=1e-9)
 
 
 def test_uniform_map_is_plain_resize():

@@ -62,25 +62,10 @@ def test_tile_grid_bar_plot_and_resampling_picture(rng):
 
 
 # ---------------------------------------------------------------- small models
-def _tiny_model(h=32, w=32):
+def test_conv_filter_grid_finds_first_conv_by_type(tiny_conv):
     import keras
 
-    keras.utils.set_random_seed(1)
-    inp = keras.Input((h, w, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inp)
-    x = keras.layers.MaxPooling2D(2, name="p1")(x)
-    x = keras.layers.Conv2D(6, 3, padding="same", name="c2")(x)
-    x = keras.layers.ReLU(name="r2")(x)
-    x = keras.layers.MaxPooling2D(2, name="p2")(x)
-    x = keras.layers.Conv2D(1, 1, activation="sigmoid", name="out_conv")(x)
-    out = keras.layers.UpSampling2D(4, name="up")(x)
-    return keras.Model(inp, out, name="tiny")
-
-
-def test_conv_filter_grid_finds_first_conv_by_type():
-    import keras
-
-    model = _tiny_model()
+    model = tiny_conv
     assert viz.first_conv_layer(model).name == "c1"
     grid = viz.conv_filter_grid(model, tile=16)
     assert grid.dtype == np.uint8 and grid.shape == (2 * 20, 2 * 20, 3)
@@ -139,8 +124,8 @@ def test_validation_of_orthogonal_filters_peaks_at_the_clamped_channel():
         receptive.validate_pattern(model, "pool", 0, reduce="mean")
 
 
-def test_patterns_grid_series_validation_on_a_stack():
-    model = _tiny_model()
+def test_patterns_grid_series_validation_on_a_stack(tiny_conv):
+    model = tiny_conv
     assert receptive.pooling_layers(model) == ["p1", "p2"]
     assert [l.name for l in receptive.layer_chain(model, "p2")] == ["c1", "p1", "c2", "r2", "p2"]
     assert receptive.receptive_field_size(model, "p2") == ((10, 10), (4, 4))
@@ -180,11 +165,11 @@ def test_vgg_preprocess_is_undone_to_rgb():
 
 # ---------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
-def tiny_files(tmp_path_factory):
+def tiny_files(tmp_path_factory, tiny_conv):
     from conftest import write_jpeg
 
     d = tmp_path_factory.mktemp("viz")
-    model = _tiny_model()
+    model = tiny_conv
     path = str(d / "tiny.keras")
     model.save(path)
     image = write_jpeg(str(d / "img.jpg"), 40, 56)
