@@ -13,6 +13,7 @@ from tfsal.models.fastsal import fastsal_a, fastsal_c
 from tfsal.models.shallow import shallow, shallow_bn
 from tfsal.models.vgg_encdec import vgg16_encdec, vgg19_encdec
 from tfsal.models.salnet import salnet
+from tfsal.models.table4 import table4_efficientnetb0, table4_mobilenetv2
 from tfsal.models.deepgaze2 import deepgaze2, train_deepgaze2
 from tfsal.models.modulated_resnet import (  # classifiers: not in the saliency registry
     baseline_resnet50,
@@ -45,6 +46,8 @@ __all__ = [
     "list_classifiers",
     "vgg16_encdec",
     "vgg19_encdec",
+    "table4_mobilenetv2",
+    "table4_efficientnetb0",
 ]
 
 
