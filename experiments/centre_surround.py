@@ -32,8 +32,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments._report import write_section  # noqa: E402
-from experiments.table4 import DATA, step_budget  # noqa: E402
+from experiments.table4 import DATA, publish, step_budget  # noqa: E402
 
 LAYERS = {"block4_pool": (160, 160), "block5_pool": (224, 224)}  # canvas per layer: a bit over the RF
 METRICS = ("NSS", "CC", "AUC-Judd", "sAUC")
@@ -171,12 +170,7 @@ def main(argv=None):
         result = run(args)
         with open(path, "w") as f:
             json.dump(result, f, indent=1)
-    text = markdown(result, args, command)
-    if args.reading:
-        text += "\n\n" + open(args.reading).read()
-    print(text)
-    if not args.no_doc:
-        write_section("centre-surround", text)
+    publish("centre-surround", markdown(result, args, command), args)
     return result
 
 

@@ -145,16 +145,29 @@ def run_arm(key, args):
     return row
 
 
+def score_baseline(args):
+    """The centre-bias baseline (from each dataset's train fixations) on both test splits, as a row."""
+    from tfsal.evaluate import evaluate
+
+    scores = {os.path.basename(d): evaluate("centre-bias", data=d, split="test", metrics=list(METRICS),
+                                            progress=False).summary() for d in DATA}
+    row = {"arm": "centre-bias", "model": "centre-bias baseline", "weights": "–", "hint": False, "wall_s": 0.0,
+           "scores": scores}
+    with open(os.path.join(args.out, "rows.jsonl"), "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
+
+
 def markdown(rows, args, command):
     from tfsal.models.table4 import PAPER
 
-    head = "| arm | encoder start | hint | wall (s) | " + " | ".join(f"{d} {m}" for d in ("osie", "eyecrowd")
+    head = "| model | encoder start | hint | wall (s) | " + " | ".join(f"{d} {m}" for d in ("osie", "eyecrowd")
                                                                      for m in ("sAUC", "NSS", "CC")) + \
         " | val hint loss |"
     lines = [head, "|" + "---|" * (5 + 6)]
     for r in rows:
         cells = [f"{r['scores'][d][m][0]:.3f}" for d in ("osie", "eyecrowd") for m in ("sAUC", "NSS", "CC")]
-        hint = f"{r['val_hint_loss']:.1f}" if r.get("val_hint_loss") is not None else "–"
+        hint = f"{r['val_hint_loss']:.4g}" if r.get("val_hint_loss") is not None else "–"
         lines.append(f"| {r['model']} | {r['weights']} | {'yes' if r['hint'] else 'no'} | {r['wall_s']:.0f} | "
                      + " | ".join(cells) + f" | {hint} |")
     paper = ["| paper (SALICON 2017 val, SalGAN teacher) | sAUC | AUC-Borji | NSS | CC | hint loss |",
@@ -188,6 +201,15 @@ def markdown(rows, args, command):
     ])
 
 
+def publish(key, text, args):
+    """Print a section (plus the ``--reading`` file) and write it into docs/experiments.md unless ``--no-doc``."""
+    if args.reading:
+        text += "\n\n" + open(args.reading).read()
+    print(text)
+    if not args.no_doc:
+        write_section(key, text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--image-size", type=_size, default=(64, 96))
@@ -204,16 +226,13 @@ def main(argv=None):
     print(f"command: {command}", flush=True)
     rows_path = os.path.join(args.out, "rows.jsonl")
     done = {json.loads(line)["arm"] for line in open(rows_path)} if os.path.exists(rows_path) else set()
+    if "centre-bias" not in done:
+        score_baseline(args)
     for key in [k.strip() for k in args.arms.split(",") if k.strip()]:
         if key not in done:
             run_arm(key, args)
     rows = [json.loads(line) for line in open(rows_path)]
-    text = markdown(rows, args, command)
-    if args.reading:
-        text += "\n\n" + open(args.reading).read()
-    print(text)
-    if not args.no_doc:
-        write_section("table4", text)
+    publish("table4", markdown(rows, args, command), args)
     return rows
 
 
