@@ -20,6 +20,7 @@ from tfsal.data import Example, make_dataset, read_examples
 from tfsal.data._common import image_size
 from tfsal.kernels import ops as kops
 from tfsal.losses import EPS, LOSSES, bce
+from tfsal.models.table4 import EFFICIENTNETB0_HINT_TAPS
 from tfsal.errors import UserError
 from tfsal.predict import load_model
 
@@ -314,6 +315,7 @@ class DistillationLoss(keras.losses.Loss):
 HINT_TAPS = {
     "mobilenetv2": ("block_2_add", "block_5_add", "block_12_add", "block_16_project_BN"),
     "vgg16": ("block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"),
+    "efficientnetb0": EFFICIENTNETB0_HINT_TAPS,  # the table4-efficientnetb0 student (FastSal Table IV)
 }
 
 
@@ -328,8 +330,8 @@ def hint_taps(model):
         if all(t in names for t in taps):
             return taps
     raise UserError(
-        f"model {model.name!r} has no default hint layers (expected all of {HINT_TAPS['mobilenetv2']} or all of "
-        f"{HINT_TAPS['vgg16']}); pass the layer names explicitly"
+        f"model {model.name!r} has no default hint layers (expected all of one of "
+        f"{' / '.join(str(t) for t in HINT_TAPS.values())}); pass the layer names explicitly"
     )
 
 

@@ -47,6 +47,8 @@ __all__ = [
     "propagation_series",
     "validation_plot",
     "receptive_field_figure",
+    "dog_fit",
+    "centre_surround_scores",
 ]
 
 _POOLS = ("MaxPooling2D", "AveragePooling2D")
@@ -501,3 +503,127 @@ def receptive_field_figure(models, out=None, mode="grid", layers=None, channels=
     if out is not None:
         write_png(out, picture, overwrite=overwrite)
     return picture
+
+
+# ------------------------------------------------------------------------------------------------ centre-surround
+def _dog(params, yy, xx, surround=True):
+    """A difference of Gaussians on the grid: ``a1 · G(σ1) − a2 · G(σ2)`` around ``(y0, x0)``."""
+    y0, x0, s1, s2, a1, a2 = params
+    r2 = (yy - y0) ** 2 + (xx - x0) ** 2
+    out = a1 * np.exp(-r2 / (2.0 * s1 * s1))
+    if surround:
+        out = out - a2 * np.exp(-r2 / (2.0 * s2 * s2))
+    return out
+
+
+def _corr(a, b):
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def dog_fit(pattern, surround=True):
+    """Least-squares fit of a difference of Gaussians to a 2-D pattern (seed 001's "centre-surround" shape).
+
+    The model is ``a1 · exp(-r² / 2σ1²) − a2 · exp(-r² / 2σ2²)`` with ``r`` the distance to a fitted centre
+    ``(y0, x0)``: six parameters (centre, two sigmas, two signed amplitudes, so on- and off-centre shapes both fit),
+    fitted with :func:`scipy.optimize.least_squares` from two starts (centre at the pattern's peak |value| and at
+    the middle; centre width 1/6 of the pattern, surround 3× that). With ``surround=False`` the second Gaussian is left out (a
+    single Gaussian blob: the reference a DoG must beat to be called centre-surround).
+
+    Args:
+        pattern: a 2-D array (a 3-D ``(H, W, C)`` pattern is summed over its channels first).
+        surround: fit the surround Gaussian too.
+
+    Returns:
+        A dict: ``corr`` (Pearson correlation of the pattern with the fitted DoG, the "centre-surround-ness"),
+        ``params`` (``y0, x0, sigma1, sigma2, a1, a2``) and ``fit`` (the fitted map).
+
+    Example:
+        >>> yy, xx = np.mgrid[:32, :32]
+        >>> p = _dog((16, 15, 3.0, 8.0, 1.0, 0.4), yy, xx)
+        >>> round(dog_fit(p)["corr"], 3)
+        1.0
+    """
+    from scipy.optimize import least_squares
+
+    p = np.asarray(pattern, np.float64)
+    if p.ndim == 3:
+        p = p.sum(axis=-1)
+    if p.ndim != 2 or min(p.shape) < 3 or not np.isfinite(p).all():
+        raise UserError(f"dog_fit: expected a finite 2-D pattern of at least 3x3 (or H x W x C); got shape "
+                        f"{np.shape(pattern)}")
+    scale = float(np.abs(p).max())
+    if scale == 0:
+        return {"corr": 0.0, "params": np.zeros(6), "fit": np.zeros_like(p)}
+    p = p / scale
+    h, w = p.shape
+    yy, xx = np.mgrid[:h, :w].astype(np.float64)
+    size = float(min(h, w))
+    peak = np.unravel_index(np.argmax(np.abs(p)), p.shape)
+    lo = [-0.5 * h, -0.5 * w, 0.5, 0.5, -np.inf, -np.inf]
+    hi = [1.5 * h, 1.5 * w, 2.0 * size, 4.0 * size, np.inf, np.inf]
+    best = None
+    for cy, cx in {(float(peak[0]), float(peak[1])), ((h - 1) / 2.0, (w - 1) / 2.0)}:
+        for s1, k in ((size / 6.0, 3.0),):
+            sign = 1.0 if p[int(cy), int(cx)] >= 0 else -1.0
+            x0 = np.array([cy, cx, s1, min(k * s1, hi[3] * 0.99), sign, 0.5 * sign if surround else 0.0])
+
+            def residual(q):
+                return (_dog(q, yy, xx, surround) - p).ravel()
+
+            res = least_squares(residual, x0, bounds=(lo, hi), max_nfev=400)
+            if best is None or res.cost < best.cost:
+                best = res
+    fit = _dog(best.x, yy, xx, surround)
+    params = best.x.copy()
+    params[4:] *= scale
+    return {"corr": _corr(p, fit), "params": params, "fit": fit * scale}
+
+
+#: Patterns are shrunk (area averaging) to at most this many pixels a side before the fits, for speed.
+CENTRE_SURROUND_SIZE = 48
+
+
+def _shrink(p, size):
+    h, w = p.shape
+    f = size / max(h, w)
+    if f >= 1:
+        return p
+    return cv2.resize(p.astype(np.float32), (max(3, round(w * f)), max(3, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def centre_surround_scores(model, layer_name, channels=range(16), image_size=None, value=1.0):
+    """Centre-surround-ness of the receptive-field patterns of a pooling layer's channels (seed 001's claim, measured).
+
+    Each channel's pattern (:func:`receptive_field_patterns`, cropped to the theoretical receptive field around the
+    centre unit as :func:`pattern_grid` shows it, summed over RGB, area-shrunk to at most
+    :data:`CENTRE_SURROUND_SIZE` pixels a side) is fitted with a difference of Gaussians and with
+    a single Gaussian (:func:`dog_fit`); the scores are the correlations of the pattern with each fit.
+
+    Args:
+        model: ``keras.Model``, ``.keras`` path or registered name.
+        layer_name: a pooling layer (e.g. ``"block4_pool"``).
+        channels: channel indices (or an int: the first N).
+        image_size: canvas ``(H, W)``; default the model's input size.
+        value: the constant ``c`` of the sparse pooled map.
+
+    Returns:
+        A dict: ``channels``, ``dog`` and ``gauss`` (per-channel correlations, float arrays), and the summary
+        ``mean_dog``, ``median_dog``, ``mean_gauss``, ``median_gauss``, ``mean_gain`` (mean of ``dog − gauss``: how
+        much the surround adds).
+
+    Example:
+        >>> scores = centre_surround_scores("vgg16-encdec", "block4_pool", channels=4, image_size=(128, 128))  # doctest: +SKIP
+        >>> 0 <= scores["median_dog"] <= 1  # doctest: +SKIP
+        True
+    """
+    model = _get_model(model)
+    idx = list(range(channels)) if isinstance(channels, (int, np.integer)) else [int(c) for c in channels]
+    patterns = _crop(receptive_field_patterns(model, layer_name, idx, value, image_size), model, layer_name)
+    patterns = [_shrink(p.sum(axis=-1), CENTRE_SURROUND_SIZE) for p in patterns]
+    dog = np.array([dog_fit(p)["corr"] for p in patterns])
+    gauss = np.array([dog_fit(p, surround=False)["corr"] for p in patterns])
+    return {"channels": idx, "dog": dog, "gauss": gauss, "mean_dog": float(dog.mean()),
+            "median_dog": float(np.median(dog)), "mean_gauss": float(gauss.mean()),
+            "median_gauss": float(np.median(gauss)), "mean_gain": float((dog - gauss).mean())}

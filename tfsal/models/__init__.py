@@ -33,6 +33,8 @@ _LAZY = {
     "vgg19_encdec": "tfsal.models.vgg_encdec",
     "salnet": "tfsal.models.salnet",
     "deepgaze2": "tfsal.models.deepgaze2",
+    "table4_mobilenetv2": "tfsal.models.table4",
+    "table4_efficientnetb0": "tfsal.models.table4",
     "modulated_resnet50": "tfsal.models.modulated_resnet",  # classifiers: task="classifier" in the registry
     "baseline_resnet50": "tfsal.models.modulated_resnet",
     "create_classifier": "tfsal.models.modulated_resnet",
@@ -63,6 +65,8 @@ __all__ = [
     "list_classifiers",
     "vgg16_encdec",
     "vgg19_encdec",
+    "table4_mobilenetv2",
+    "table4_efficientnetb0",
 ]
 
 
