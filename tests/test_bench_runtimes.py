@@ -44,7 +44,8 @@ def test_ratios_are_paired_and_floor_multiples():
 def test_compare_runtimes_tiny(tmp_path):
     floor = (("tiny 1x1 conv", "conv", (8, 8, 8), 8, 1),)
     result = compare_runtimes(_tiny(), threads=(1,), rounds=1, runs=1, warmup=0, workdir=tmp_path,
-                              num_calibration=4, num_parity=2, ort_int8=False, floor=floor)
+                              num_calibration=4, num_parity=2, ort_int8=False, floor=floor,
+                              min_cc=0.9)  # a random tiny model calibrated on 4 images: timing, not accuracy
     rows = {(r["runtime"], r["variant"]): r for r in result["rows"]}
     assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["median_ms"] > 0
     assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["cpu_ms"] >= 0

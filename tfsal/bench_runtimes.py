@@ -69,25 +69,28 @@ def _exported_graph(net):
     return net if folded is None else folded[0]
 
 
-def _export(model, out, fmt, quantize, calibration, num_calibration, num_parity):
+def _export(model, out, fmt, quantize, calibration, num_calibration, parity):
     if not os.path.isfile(out):
         kw = {"calibration": calibration, "num_calibration": num_calibration} if quantize == "int8" else {}
+        num_parity, min_cc = parity
+        if min_cc is not None:
+            kw["min_cc"] = min_cc
         export_model(model, out=out, format=fmt, quantize=quantize, num_parity=num_parity, progress=False,
                      registered_name=model if isinstance(model, str) else None, **kw)
     return out
 
 
-def _prepare(model, workdir, calibration, num_calibration, num_parity):
+def _prepare(model, workdir, calibration, num_calibration, parity):
     net, name = _keras_model(model)
     tag = name.replace("/", "_")
     files = {"int8": os.path.join(workdir, f"{tag}_int8.tflite"),
              "float32": os.path.join(workdir, f"{tag}_float32.tflite"),
              "onnx": os.path.join(workdir, f"{tag}.onnx")}
     src = model if isinstance(model, str) else net
-    _export(src, files["int8"], "tflite", "int8", calibration, num_calibration, num_parity)
-    _export(src, files["float32"], "tflite", "none", calibration, num_calibration, num_parity)
+    _export(src, files["int8"], "tflite", "int8", calibration, num_calibration, parity)
+    _export(src, files["float32"], "tflite", "none", calibration, num_calibration, parity)
     if _installed("tf2onnx") and _installed("onnxruntime"):
-        _export(src, files["onnx"], "onnx", None, calibration, num_calibration, num_parity)
+        _export(src, files["onnx"], "onnx", None, calibration, num_calibration, parity)
     else:
         files["onnx"] = None
     h, w = net.input_shape[1:3]
@@ -305,7 +308,7 @@ def interleaved_rounds(fns, rounds, runs, warmup=0, cpu=False):
 
 def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7, runs=20, warmup=5,
                      workdir=None, calibration=None, num_calibration=100, num_parity=20, ort_int8=True, floor=True,
-                     progress=None):
+                     min_cc=None, progress=None):
     """Time tfsal's int8/float32 ``.tflite`` files against ONNX Runtime and OpenVINO on the same weights, side by side.
 
     Args:
@@ -319,6 +322,7 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
             ``tfsal export``).
         num_calibration: at most this many calibration images.
         num_parity: parity images of each export (:func:`tfsal.export.export_model`).
+        min_cc: the exports' parity threshold; ``None``: the export's default (:data:`tfsal.export.DEFAULT_MIN_CC`).
         ort_int8: add an ONNX Runtime static int8 row.
         floor: time the one-layer models of :data:`FLOOR_KERNELS` in the same rounds (``True``), none
             (``False``), or these kernels (a sequence like :data:`FLOOR_KERNELS`).
@@ -348,7 +352,7 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
     specs = []  # (model, runtime, variant, precision, gflops, make or missing reason)
     for model in models:
         say(f"preparing {model if isinstance(model, str) else model.name} (exports cached in {workdir})")
-        prep = _prepare(model, workdir, calibration, num_calibration, num_parity)
+        prep = _prepare(model, workdir, calibration, num_calibration, (num_parity, min_cc))
         for runtime, variant, precision, make in _model_rows(prep, workdir, calibration, num_calibration, ort_int8):
             specs.append((prep["name"], runtime, variant, precision, prep["gflops"], make))
     floors = _floor_rows(FLOOR_KERNELS if floor is True else (floor or ()))
