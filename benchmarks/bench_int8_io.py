@@ -49,7 +49,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--parity", type=int, default=20, help="parity images (OSIE test split, else demo val)")
+    p.add_argument("--parity", type=int, default=20, help="parity images (export's default: the demo val split)")
     args = p.parse_args(argv)
 
     import numpy as np
