@@ -403,21 +403,27 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--min-cc", type=CORRELATION, default=None, help="Fail below this mean parity CC (default 0.999 float, "
               "0.99 dynamic/int8).")
 @click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C / FastSal-A without the exact graph folds.")
+@click.option("--no-metadata", is_flag=True, default=None,
+              help="TFLite: write no TFLite Model Metadata into the file (written by default: MediaPipe, ML Binding).")
 @click.option("--out", default=None, help="Output file (must not exist; default next to MODEL_PATH).")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace an existing output file.")
 @click.option("--quiet", is_flag=True, default=None, help="No calibration progress bar.")
-def export_cmd(model_path, fmt, no_fold, quiet, **kwargs):
+def export_cmd(model_path, fmt, no_fold, no_metadata, quiet, **kwargs):
     """Export MODEL_PATH (.keras, or a shipped model's name: fastsal-a) to TFLite or ONNX, checking parity."""
     from tfsal.export import export_model
 
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if no_fold:
         kwargs["fold"] = False
+    if no_metadata:
+        kwargs["metadata"] = False
     if quiet:
         kwargs["progress"] = False
     result = export_model(model_path, format=fmt or "tflite", **kwargs)
     click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {result.seconds:.1f} s) and {result.sidecar}")
     click.echo("ops: " + ", ".join(f"{k} x{v}" for k, v in result.ops.items()))
+    if result.metadata.get("tflite_metadata"):
+        click.echo("TFLite Model Metadata: input 'image' (RGB, raw pixels), output 'saliency' (MediaPipe, ML Binding)")
     p = result.parity
     click.echo(f"parity vs Keras on {p['num_images']} images ({p['images']}): CC mean {p['cc_mean']:.5f}, "
                f"min {p['cc_min']:.5f}, max |diff| {p['max_abs_diff']:.5f} (threshold {p['min_cc']})")

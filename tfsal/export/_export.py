@@ -14,6 +14,7 @@ from tfsal.errors import UserError
 from tfsal.export._formats import DEFAULT_MIN_CC, EXPORTERS
 from tfsal.export._inputs import DEFAULT_NUM_CALIBRATION, calibration_images, load, prepare_images
 from tfsal.export._inputs import parity_images as _parity_inputs
+from tfsal.export._metadata import OVERRIDABLE, SHIPPED_WEIGHTS_LICENSE, UNKNOWN_WEIGHTS_LICENSE
 from tfsal.export._parity import parity_check
 from tfsal.export._tflite import IO_DTYPES
 from tfsal.models import model_info
@@ -85,15 +86,31 @@ class _Settings:
     min_cc: float
     progress: bool
     calibration_images: object = None  # filled in once the model's input size is known
+    metadata: object = None  # TFLite Model Metadata: the overrides dict, then the facts (None: write none)
 
 
-def _validate(format, quantize, io_dtype, calibration, num_calibration, num_parity, min_cc, progress):
+def _metadata_overrides(metadata):
+    """``export_model``'s ``metadata``: ``None``/``True`` → ``{}`` (write the default metadata), ``False`` →
+    ``None`` (none), a dict → its checked overrides."""
+    if metadata is None or metadata is True:
+        return {}
+    if metadata is False:
+        return None
+    if not isinstance(metadata, dict) or not set(metadata) <= set(OVERRIDABLE) or not all(
+            isinstance(v, str) for v in metadata.values()):
+        raise UserError(f"metadata={metadata!r}: expected True, False or a dict of strings with keys among "
+                        f"{', '.join(OVERRIDABLE)}")
+    return dict(metadata)
+
+
+def _validate(format, quantize, io_dtype, calibration, num_calibration, num_parity, min_cc, progress,
+              metadata=None):
     """All argument checks of :func:`export_model`, before anything is loaded."""
     if format not in EXPORTERS:
         raise UserError(f"unknown export format {format!r}; expected one of {', '.join(EXPORTERS)}")
     fmt = EXPORTERS[format]
     given = {"quantize": quantize, "io_dtype": io_dtype, "calibration": calibration,
-             "num_calibration": num_calibration}
+             "num_calibration": num_calibration, "metadata": metadata}
     for name, value in given.items():
         if value is not None and name not in fmt.options:
             raise UserError(f"option {name}={value!r} is not supported by format {format!r} (its options: "
@@ -117,7 +134,8 @@ def _validate(format, quantize, io_dtype, calibration, num_calibration, num_pari
         checks.positive_int(DEFAULT_NUM_CALIBRATION if num_calibration is None else num_calibration,
                             "num_calibration"),
         checks.positive_int(num_parity, "num_parity"),
-        DEFAULT_MIN_CC[mode] if min_cc is None else checks.correlation(min_cc, "min_cc"), bool(progress))
+        DEFAULT_MIN_CC[mode] if min_cc is None else checks.correlation(min_cc, "min_cc"), bool(progress),
+        metadata=_metadata_overrides(metadata) if "metadata" in fmt.options else None)
 
 
 def _output_paths(out, loaded, name, settings, overwrite):
@@ -141,6 +159,18 @@ def _fold(model, registered):
     hook = getattr(model_info(registered), "export_fold", None) if registered else None
     folded = hook(model) if hook else None
     return folded if folded is not None else (model, {})
+
+
+def _metadata_facts(model, loaded, facts, overrides):
+    """The facts of the file's TFLite Model Metadata (:func:`tfsal.export._metadata.saliency_metadata`)."""
+    shipped = loaded.weights is not None
+    return dict({
+        "name": facts["registered_name"] or model.name, "description": None, "author": "tfsal",
+        "version": f"tfsal {__version__}" + (f", weights {loaded.weights}" if shipped else ""),
+        "license": SHIPPED_WEIGHTS_LICENSE if shipped else UNKNOWN_WEIGHTS_LICENSE,
+        "preprocessing": facts["preprocessing_text"], "meaning": facts["meaning"],
+        "value_range": facts["value_range"], "input_resize": RESIZE_METHOD["input"],
+        "output_resize": RESIZE_METHOD["output"]}, **overrides)
 
 
 def _io_text(inp, outp, io_dtype):
@@ -168,6 +198,7 @@ def _sidecar(out, settings, model, loaded, facts, io, fold_facts, written, parit
                       resize=RESIZE_METHOD["input"], feed=feed),
         "output": dict(outp, kind=facts["output_kind"], meaning=facts["meaning"], value_range=facts["value_range"],
                        resize=RESIZE_METHOD["output"], read=read),
+        "tflite_metadata": settings.metadata is not None,  # TFLite Model Metadata inside the file
         "folded": bool(fold_facts), **fold_facts,
         "ops": ops, "size_bytes": size, "export_seconds": round(seconds, 2),
         "calibration": {"images": cal_desc, "num_images": len(rep)} if rep is not None else None,
@@ -203,7 +234,7 @@ def _convert_and_check(net, model, out, settings, par, par_desc):
 
 def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None, calibration=None,
                  num_calibration=None, parity_images=None, num_parity=100, min_cc=None, fold=True, overwrite=False,
-                 progress=True, registered_name=None):
+                 progress=True, registered_name=None, metadata=None):
     """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
 
     Args:
@@ -226,6 +257,11 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
         registered_name: the model's registered name (e.g. ``"fastsal-a"``) for the sidecar's facts (preprocessing,
             output kind and range, :func:`tfsal.models._registry.model_facts`) and its fold; ``None`` → from its
             Keras name.
+        metadata: TFLite only: ``None`` (default) or ``True`` writes TFLite Model Metadata into the file (input
+            ``image``: RGB, normalisation mean 0 / std 1 = raw pixels; output ``saliency`` and its range; name,
+            description, version, author, licence: :mod:`tfsal.export._metadata`), read by MediaPipe Tasks and
+            Android Studio's ML Model Binding; ``False`` writes none; a dict overrides ``name``, ``description``,
+            ``version``, ``author`` or ``license``.
 
     Returns:
         An :class:`ExportResult`. The sidecar also records the file's ``sha256``, the ``resize`` method
@@ -242,7 +278,8 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
         >>> r = export_model("runs/fastsal/best.keras", quantize="int8")  # doctest: +SKIP
         >>> print(r.summary())  # doctest: +SKIP
     """
-    settings = _validate(format, quantize, io_dtype, calibration, num_calibration, num_parity, min_cc, progress)
+    settings = _validate(format, quantize, io_dtype, calibration, num_calibration, num_parity, min_cc, progress,
+                         metadata)
     loaded = load(model, settings.quantize)
     keras_model = loaded.model
     out, sidecar = _output_paths(out, loaded, keras_model.name, settings, overwrite)
@@ -254,6 +291,9 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
     if facts["registered_name"] is None:
         log.warning("model %r is not a registered tfsal model (pass registered_name=...): the sidecar cannot state "
                     "its preprocessing%s", keras_model.name, "" if facts["output_kind"] else " or output kind")
+    if settings.metadata is not None:
+        settings = dataclasses.replace(settings, metadata=_metadata_facts(keras_model, loaded, facts,
+                                                                          settings.metadata))
     cal_desc = None  # calibration and parity images are read before the slow conversion: bad input fails fast
     if settings.mode == "int8":
         rep, cal_desc = calibration_images((h, w), settings.calibration, settings.num_calibration)

@@ -30,6 +30,7 @@ class LoadedModel(NamedTuple):
     model: object  # the keras.Model
     source: str | None  # the .keras path it came from (None for a model object or a registered name)
     registered_name: str | None  # the registered name it was loaded by (None: unknown here)
+    weights: str | None = None  # the shipped weights' name (``tfsal/weights/index.json``) it was loaded with
 
 
 def portable(path):
@@ -45,9 +46,11 @@ def _shipped(name, quantize):
     entry = model_info(name)
     canonical = entry.alias_of or entry.name
     weights = DEFAULT_WEIGHTS + "-int8" if quantize == "int8" else DEFAULT_WEIGHTS
-    net = load_pretrained(name, weights if weights in shipped_names(canonical) else None)
+    names = shipped_names(canonical)
+    net = load_pretrained(name, weights if weights in names else None)
     net.name = f"{canonical}_{weights}".replace("-", "_")
-    return LoadedModel(net, None, canonical)
+    loaded = weights if weights in names else DEFAULT_WEIGHTS if DEFAULT_WEIGHTS in names else names[0]
+    return LoadedModel(net, None, canonical, loaded)
 
 
 def load(model, quantize=None):

@@ -13,6 +13,7 @@ import numpy as np
 from tfsal._io import atomic_write
 from tfsal._progress import Progress
 from tfsal.errors import UserError
+from tfsal.export._metadata import add_metadata
 
 __all__ = ["QUANTIZE_MODES", "IO_DTYPES", "tflite_ops", "share_identical_vectors", "convert", "describe_io"]
 
@@ -168,7 +169,8 @@ def convert(net, out, settings):
     Args:
         net: the ``keras.Model`` to convert (folded where the registry says so).
         out: the file to write (atomically).
-        settings: the validated export settings (``quantize``, ``io_dtype``, ``calibration_images``, ``progress``).
+        settings: the validated export settings (``quantize``, ``io_dtype``, ``calibration_images``, ``progress``,
+            ``metadata``: the facts of :func:`tfsal.export._metadata.add_metadata`, or ``None`` for none).
 
     Returns:
         ``{op name: count}`` of the written file.
@@ -176,8 +178,11 @@ def convert(net, out, settings):
     Raises:
         ValueError: the converted model contains a non-builtin (Flex, custom) or resource-variable op.
     """
-    content = share_identical_vectors(_convert_tflite(net, settings.quantize, settings.io_dtype,
-                                                      settings.calibration_images, settings.progress))
+    content = _convert_tflite(net, settings.quantize, settings.io_dtype, settings.calibration_images,
+                              settings.progress)
+    if settings.metadata is not None:  # TFLite Model Metadata (MediaPipe Tasks, ML Model Binding): _metadata.py
+        content = add_metadata(content, settings.metadata)
+    content = share_identical_vectors(content)
     ops = tflite_ops(content)
     bad = _bad_ops(ops)
     if bad:
