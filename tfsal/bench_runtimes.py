@@ -35,11 +35,15 @@ log = logging.getLogger("tfsal.benchmark")
 
 # One-layer models of the floor: (label, kind, (H, W, Cin), Cout, kernel). Sized like FastSal-A's heavy layers at
 # 192x256: MobileNetV2's expand/project 1x1 convs at 48x64 and the decoder's 3x3 convs; the depthwise row shows the
-# memory-bound rate (MobileNetV2's depthwise 3x3 at 96x128x96), which is reported but not the floor.
+# memory-bound rate (MobileNetV2's depthwise 3x3 at 96x128x96, and at the shapes of FastSal-A's two slowest
+# depthwise ops), which is reported but not the floor. Every op class at the model's own shapes: profile_op_classes.
 FLOOR_KERNELS = (
     ("1x1 conv 48x64, 192->192", "conv", (48, 64, 192), 192, 1),
     ("3x3 conv 48x64, 64->64", "conv", (48, 64, 64), 64, 3),
     ("3x3 depthwise 96x128x96", "depthwise", (96, 128, 96), 96, 3),
+    # FastSal-A int8's two slowest depthwise ops (benchmarks/bench_op_classes.py: block_2 and block_1 of MobileNetV2)
+    ("3x3 depthwise 48x64x144", "depthwise", (48, 64, 144), 144, 3),
+    ("3x3 depthwise 96x128x32", "depthwise", (96, 128, 32), 32, 3),
 )
 
 NOT_INSTALLED = "not installed"
