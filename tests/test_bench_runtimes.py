@@ -2,6 +2,8 @@
 those of missing ones say why, and the floor and ratios are filled in."""
 import importlib.util
 
+import numpy as np
+
 import pytest
 
 keras = pytest.importorskip("keras")
@@ -61,3 +63,48 @@ def test_compare_runtimes_tiny(tmp_path):
     assert [f["precision"] for f in result["floor"]] == ["int8", "float32"]
     text = format_runtime_table(result)
     assert "load average before" in text and "tiny_bench" in text and "GFLOP/s" in text
+
+
+def test_cli_benchmark_runtimes_tiny(tmp_path, monkeypatch):
+    """``tfsal benchmark --runtimes`` on a tiny .keras file: tfsal's rows timed, OpenVINO's (made absent) say so."""
+    from click.testing import CliRunner
+
+    import tfsal.bench_runtimes as br
+    from tfsal.cli import main
+
+    inp = keras.Input((32, 32, 3), batch_size=1)
+    x = keras.layers.Rescaling(1 / 255.0, name="scale")(inp)
+    x = keras.layers.Conv2D(1, 1, activation="sigmoid", name="head", kernel_initializer="ones")(x)
+    path = tmp_path / "tiny_rt.keras"
+    keras.Model(inp, x, name="tiny_rt").save(path)  # near-linear in the pixels: int8 parity well above 0.99
+    real = br._installed
+    monkeypatch.setattr(br, "_installed", lambda m: m not in ("openvino", "nncf") and real(m))
+    args = ["benchmark", "--runtimes", str(path), "--threads", "1", "--rounds", "1", "--runs", "1", "--warmup", "0",
+            "--no-floor", "--no-ort-int8", "--workdir", str(tmp_path / "bench")]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("| tiny_rt |")]
+    assert any("int8 (uint8 io)" in line and "not installed" not in line for line in lines), result.output
+    assert any(line.startswith("| tiny_rt | openvino | int8") and NOT_INSTALLED in line for line in lines)
+
+
+def test_one_op_models_cut_every_op_and_profile_sums_them(tmp_path):
+    from tfsal.bench_runtimes import format_op_classes, one_op_models, profile_op_classes
+    from tfsal.export import _convert_tflite
+
+    inp = keras.Input((16, 16, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 1, activation="relu", name="c1")(inp)
+    y = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    out = keras.layers.Activation("sigmoid")(keras.layers.Add()([x, y]))
+    rep = np.random.default_rng(0).uniform(0, 1, (4, 16, 16, 3)).astype("float32")
+    content = _convert_tflite(keras.Model(inp, out), "int8", "uint8", rep, False)
+    ops = one_op_models(content)
+    labels = [o["label"] for o in ops]
+    assert {"CONV_2D 1x1", "DEPTHWISE_CONV_2D 3x3", "ADD", "LOGISTIC"} <= set(labels)
+    assert next(o for o in ops if o["label"] == "CONV_2D 1x1")["macs"] == 16 * 16 * 8 * 3
+    path = tmp_path / "m.tflite"
+    path.write_bytes(content)
+    result = profile_op_classes(path, rounds=1, runs=1, warmup=0)
+    assert sum(c["count"] for c in result["classes"]) == len(ops)
+    assert result["sum_ms"] == pytest.approx(sum(o["ms"] for o in result["ops"]))
+    assert "whole file" in format_op_classes(result)

@@ -83,6 +83,8 @@ CASES = [
     ("benchmark-threads-text", "benchmark {ws}/tiny.keras --threads 1,x", 2, ["--threads", "'1,x'"]),
     ("benchmark-runs-0", "benchmark {ws}/tiny.keras --runs 0", 2, ["--runs", "'0'"]),
     ("benchmark-warmup-neg", "benchmark {ws}/tiny.keras --warmup -1", 2, ["--warmup", "'-1'"]),
+    ("benchmark-rounds-alone", "benchmark {ws}/tiny.keras --rounds 3", 2, ["--rounds", "needs --runtimes"]),
+    ("benchmark-nothing", "benchmark", 2, ["missing MODEL_PATHS", "--runtimes"]),
     ("overlay-alpha-5", "visualize overlay {ws}/tiny.keras {ws}/img.jpg --out {ws}/o.png --alpha 5", 2,
      ["--alpha", "[0, 1]", "'5'"]),
     ("overlay-alpha-neg", "visualize overlay {ws}/tiny.keras {ws}/img.jpg --out {ws}/o.png --alpha -0.1", 2,

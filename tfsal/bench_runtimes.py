@@ -26,20 +26,24 @@ from tfsal import checks
 from tfsal.errors import UserError
 from tfsal.export import _convert_tflite, calibration_images, export_model
 from tfsal.models._fastsal_fold import export_fold
-from tfsal.models import count_flops, load_pretrained
+from tfsal.models import count_flops, load_keras_model, load_pretrained
 
 __all__ = ["compare_runtimes", "format_runtime_table", "FLOOR_KERNELS", "load_average", "interleaved_rounds",
-           "litert_callable"]
+           "litert_callable", "one_op_models", "profile_op_classes", "format_op_classes"]
 
 log = logging.getLogger("tfsal.benchmark")
 
 # One-layer models of the floor: (label, kind, (H, W, Cin), Cout, kernel). Sized like FastSal-A's heavy layers at
 # 192x256: MobileNetV2's expand/project 1x1 convs at 48x64 and the decoder's 3x3 convs; the depthwise row shows the
-# memory-bound rate (MobileNetV2's depthwise 3x3 at 96x128x96), which is reported but not the floor.
+# memory-bound rate (MobileNetV2's depthwise 3x3 at 96x128x96, and at the shapes of FastSal-A's two slowest
+# depthwise ops), which is reported but not the floor. Every op class at the model's own shapes: profile_op_classes.
 FLOOR_KERNELS = (
     ("1x1 conv 48x64, 192->192", "conv", (48, 64, 192), 192, 1),
     ("3x3 conv 48x64, 64->64", "conv", (48, 64, 64), 64, 3),
     ("3x3 depthwise 96x128x96", "depthwise", (96, 128, 96), 96, 3),
+    # FastSal-A int8's two slowest depthwise ops (benchmarks/bench_op_classes.py: block_2 and block_1 of MobileNetV2)
+    ("3x3 depthwise 48x64x144", "depthwise", (48, 64, 144), 144, 3),
+    ("3x3 depthwise 96x128x32", "depthwise", (96, 128, 32), 32, 3),
 )
 
 NOT_INSTALLED = "not installed"
@@ -58,9 +62,12 @@ def _installed(module):
 # Files: one export per model and format, cached in ``workdir``
 # --------------------------------------------------------------------------------------------------------------
 def _keras_model(model):
+    """``(keras.Model, row name, registered name or None)`` of a model, a ``.keras`` path or a registered name."""
     if hasattr(model, "predict_on_batch"):
-        return model, model.name
-    return load_pretrained(model), str(model)
+        return model, model.name, None
+    if str(model).endswith(".keras"):
+        return load_keras_model(model), os.path.basename(os.fspath(model))[: -len(".keras")], None
+    return load_pretrained(model), str(model), str(model)
 
 
 def _exported_graph(net):
@@ -69,28 +76,28 @@ def _exported_graph(net):
     return net if folded is None else folded[0]
 
 
-def _export(model, out, fmt, quantize, calibration, num_calibration, parity):
+def _export(model, out, fmt, quantize, calibration, num_calibration, parity, registered):
     if not os.path.isfile(out):
         kw = {"calibration": calibration, "num_calibration": num_calibration} if quantize == "int8" else {}
         num_parity, min_cc = parity
         if min_cc is not None:
             kw["min_cc"] = min_cc
         export_model(model, out=out, format=fmt, quantize=quantize, num_parity=num_parity, progress=False,
-                     registered_name=model if isinstance(model, str) else None, **kw)
+                     registered_name=registered, **kw)
     return out
 
 
 def _prepare(model, workdir, calibration, num_calibration, parity):
-    net, name = _keras_model(model)
+    net, name, registered = _keras_model(model)
     tag = name.replace("/", "_")
     files = {"int8": os.path.join(workdir, f"{tag}_int8.tflite"),
              "float32": os.path.join(workdir, f"{tag}_float32.tflite"),
              "onnx": os.path.join(workdir, f"{tag}.onnx")}
-    src = model if isinstance(model, str) else net
-    _export(src, files["int8"], "tflite", "int8", calibration, num_calibration, parity)
-    _export(src, files["float32"], "tflite", "none", calibration, num_calibration, parity)
+    src = registered or net  # a registered name: export loads its int8-ready weights for the int8 file
+    _export(src, files["int8"], "tflite", "int8", calibration, num_calibration, parity, registered)
+    _export(src, files["float32"], "tflite", "none", calibration, num_calibration, parity, registered)
     if _installed("tf2onnx") and _installed("onnxruntime"):
-        _export(src, files["onnx"], "onnx", None, calibration, num_calibration, parity)
+        _export(src, files["onnx"], "onnx", None, calibration, num_calibration, parity, registered)
     else:
         files["onnx"] = None
     h, w = net.input_shape[1:3]
@@ -312,7 +319,8 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
     """Time tfsal's int8/float32 ``.tflite`` files against ONNX Runtime and OpenVINO on the same weights, side by side.
 
     Args:
-        models: registered names with shipped weights (``"fastsal-a"``) or ``keras.Model`` objects.
+        models: registered names with shipped weights (``"fastsal-a"``), ``.keras`` paths or ``keras.Model``
+            objects.
         threads: thread counts; every row runs at each.
         rounds: rounds per thread count; one round times every row once (``runs`` calls, their median), in turn.
         runs: timed calls per row and round.
@@ -414,6 +422,160 @@ def _versions():
         except md.PackageNotFoundError:
             found[pkg] = NOT_INSTALLED
     return found
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per op class: each op of a .tflite file cut out as a one-op model, timed in the same rounds as the whole file
+# --------------------------------------------------------------------------------------------------------------
+def _op_label(op_name, weights_shape):
+    """The op class: the op name, with the kernel size for convolutions (``CONV_2D 1x1``, ``DEPTHWISE_CONV_2D 3x3``)."""
+    if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D") and weights_shape is not None and len(weights_shape) == 4:
+        return f"{op_name} {weights_shape[1]}x{weights_shape[2]}"
+    return op_name
+
+
+def _op_macs(op_name, weights_shape, out_shape):
+    """Multiply-accumulates of a convolution or FULLY_CONNECTED op (0 for the others)."""
+    if weights_shape is None or op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        return 0
+    outputs = int(np.prod(out_shape))
+    if op_name == "CONV_2D":  # filter (O, kh, kw, I)
+        return outputs * int(np.prod(weights_shape[1:]))
+    if op_name == "DEPTHWISE_CONV_2D":  # filter (1, kh, kw, C·m)
+        return outputs * int(weights_shape[1] * weights_shape[2])
+    return outputs * int(weights_shape[-1])  # FULLY_CONNECTED: weights (O, I)
+
+
+def _cut_op(model, op, schema):
+    """A one-op ``ModelT`` of ``op``: its tensors (shapes, types, quantisation) and constant buffers, nothing else."""
+    import copy
+
+    sg = model.subgraphs[0]
+    used = list(dict.fromkeys(t for t in list(op.inputs) + list(op.outputs) if t >= 0))
+    remap = {t: k for k, t in enumerate(used)}
+    new = schema.ModelT()
+    new.version, new.operatorCodes, new.buffers = model.version, model.operatorCodes, [schema.BufferT()]
+    sub = schema.SubGraphT()
+    sub.tensors, constant = [], set()
+    for t in used:
+        tensor = copy.copy(sg.tensors[t])
+        data = model.buffers[tensor.buffer].data if tensor.buffer else None
+        new.buffers.append(model.buffers[tensor.buffer] if data is not None and len(data) else schema.BufferT())
+        tensor.buffer = len(new.buffers) - 1
+        if data is not None and len(data):
+            constant.add(t)
+        sub.tensors.append(tensor)
+    one = copy.copy(op)
+    one.inputs = [remap[t] if t >= 0 else -1 for t in op.inputs]
+    one.outputs = [remap[t] for t in op.outputs]
+    sub.operators = [one]
+    sub.inputs = [remap[t] for t in dict.fromkeys(op.inputs) if t >= 0 and t not in constant]
+    sub.outputs = list(one.outputs)
+    new.subgraphs = [sub]
+    return new, constant
+
+
+def one_op_models(content):
+    """Each op of a ``.tflite`` model as its own one-op model (same shapes, quantisation, weights and options).
+
+    Args:
+        content: the bytes of a single-subgraph ``.tflite`` file.
+
+    Returns:
+        A list of dicts, one per op in execution order: ``index``, ``op`` (name), ``label`` (the op class,
+        :func:`_op_label`), ``macs`` (of convolutions and FULLY_CONNECTED, else 0), ``shapes`` (the op's
+        non-constant input and output shapes) and ``content`` (the one-op model's bytes).
+
+    Example:
+        >>> ops = one_op_models(open("fastsal-a_int8.tflite", "rb").read())  # doctest: +SKIP
+        >>> ops[1]["label"], ops[1]["shapes"]  # doctest: +SKIP
+        ('CONV_2D 3x3', [[1, 192, 256, 3], [1, 96, 128, 32]])
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    sg, found = model.subgraphs[0], []
+    for i, op in enumerate(sg.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
+        cut, constant = _cut_op(model, op, schema)
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(cut.Pack(builder), file_identifier=b"TFL3")
+        weights = next((list(sg.tensors[t].shape) for t in op.inputs if t in constant
+                        and len(sg.tensors[t].shape) > 1), None)
+        out_shape = list(sg.tensors[op.outputs[0]].shape)
+        found.append({"index": i, "op": name, "label": _op_label(name, weights),
+                      "macs": _op_macs(name, weights, out_shape),
+                      "shapes": [list(map(int, sg.tensors[t].shape)) for t in list(op.inputs) + list(op.outputs)
+                                 if t >= 0 and t not in constant],
+                      "content": bytes(builder.Output())})
+    return found
+
+
+def profile_op_classes(path, threads=1, rounds=5, runs=10, warmup=2):
+    """Time each op of a ``.tflite`` file as a one-op model, in the same interleaved rounds as the whole file.
+
+    Each op runs in LiteRT (XNNPACK, as in the file) at its exact shapes and quantisation, fed random data; per op
+    the best round's median; the ops are summed per class (:func:`one_op_models`'s ``label``). Each one-op time
+    includes one ``invoke`` call's overhead (a few µs), so the sum is above the whole file's time when the file has
+    many small ops.
+
+    Args:
+        path: a ``.tflite`` file (e.g. tfsal's int8 FastSal-A export).
+        threads: the interpreter's thread count.
+        rounds, runs, warmup: as :func:`interleaved_rounds`.
+
+    Returns:
+        A dict: ``classes`` (list of ``label``, ``count``, ``ms``, ``pct`` (of the sum), ``gop_per_s`` (2 × MACs ÷
+        time for convolutions and FULLY_CONNECTED, else ``None``)), sorted by ``ms``; ``ops`` (per op: ``index``,
+        ``op``, ``label``, ``shapes``, ``ms``); ``sum_ms``; ``model_ms`` (the whole file, best round);
+        ``threads``, ``rounds``, ``runs``, ``load``.
+
+    Example:
+        >>> r = profile_op_classes("fastsal-a_int8.tflite", threads=1)  # doctest: +SKIP
+        >>> print(format_op_classes(r))  # doctest: +SKIP
+    """
+    threads = checks.positive_int(threads, "threads")
+    with open(os.fspath(path), "rb") as f:
+        ops = one_op_models(f.read())
+    fns = [litert_callable(path, threads=threads)] + [litert_callable(content=o["content"], threads=threads)
+                                                      for o in ops]
+    load = load_average()
+    best = interleaved_rounds(fns, checks.positive_int(rounds, "rounds"), checks.positive_int(runs, "runs"),
+                              checks.non_negative_int(warmup, "warmup")).min(axis=0)
+    classes = {}
+    for o, ms in zip(ops, best[1:]):
+        o["ms"] = float(ms)
+        c = classes.setdefault(o["label"], {"label": o["label"], "count": 0, "ms": 0.0, "macs": 0})
+        c["count"], c["ms"], c["macs"] = c["count"] + 1, c["ms"] + float(ms), c["macs"] + o["macs"]
+    total = sum(c["ms"] for c in classes.values())
+    for c in classes.values():
+        c["pct"] = 100.0 * c["ms"] / total
+        c["gop_per_s"] = 2.0 * c.pop("macs") / c["ms"] / 1e6 if c["ms"] and any(
+            o["macs"] for o in ops if o["label"] == c["label"]) else None
+    return {"classes": sorted(classes.values(), key=lambda c: -c["ms"]),
+            "ops": [{k: o[k] for k in ("index", "op", "label", "shapes", "ms")} for o in ops],
+            "sum_ms": total, "model_ms": float(best[0]), "threads": threads, "rounds": rounds, "runs": runs,
+            "load": (load, load_average())}
+
+
+def format_op_classes(result):
+    """The markdown table of a :func:`profile_op_classes` result: class, ops, ms, % of the sum, GOP/s."""
+    (b1, b5, b15), (a1, a5, a15) = result["load"]
+    lines = [f"{result['threads']} thread(s), per op the best of {result['rounds']} interleaved rounds "
+             f"(median of {result['runs']} runs each); load average before {b1:.2f} {b5:.2f} {b15:.2f}, "
+             f"after {a1:.2f} {a5:.2f} {a15:.2f}", "",
+             "| op class | ops | ms | % of sum | GOP/s |", "|---|---|---|---|---|"]
+    for c in result["classes"]:
+        rate = "" if c["gop_per_s"] is None else f"{c['gop_per_s']:.1f}"
+        lines.append(f"| {c['label']} | {c['count']} | {c['ms']:.3f} | {c['pct']:.1f} % | {rate} |")
+    lines.append(f"| **sum of the one-op models** | {sum(c['count'] for c in result['classes'])} | "
+                 f"{result['sum_ms']:.3f} | 100 % | |")
+    lines.append(f"| **whole file** | | {result['model_ms']:.3f} | {100 * result['model_ms'] / result['sum_ms']:.1f} "
+                 f"% | |")
+    return "\n".join(lines)
 
 
 def format_runtime_table(result):

@@ -455,17 +455,39 @@ def int8_finetune_cmd(model_path, out, quiet, **kwargs):
 
 
 @main.command("benchmark", cls=_Command)
-@click.argument("model_paths", nargs=-1, required=True)
+@click.argument("model_paths", nargs=-1)
 @click.option("--threads", type=INT_LIST, default=None, help="Comma-separated thread counts (default 1,2).")
-@click.option("--runs", type=POSITIVE_INT, default=None, help="Timed runs per row (default 100).")
-@click.option("--warmup", type=NON_NEGATIVE_INT, default=None, help="Untimed runs first (default 10).")
-def benchmark_cmd(model_paths, threads, **kwargs):
-    """CPU latency (median, p90) of .keras, .tflite and .onnx files in one table."""
-    from tfsal.benchmark import benchmark, format_table, header
-
+@click.option("--runs", type=POSITIVE_INT, default=None,
+              help="Timed runs per row (default 100; with --runtimes per row and round, default 20).")
+@click.option("--warmup", type=NON_NEGATIVE_INT, default=None, help="Untimed runs first (default 10; --runtimes 5).")
+@click.option("--runtimes", is_flag=True, default=False,
+              help="Compare tfsal's int8/float32 .tflite with ONNX Runtime and OpenVINO (NNCF int8) on the same "
+                   "weights: MODEL_PATHS are registered names or .keras files (default fastsal-a).")
+@click.option("--rounds", type=POSITIVE_INT, default=None, help="--runtimes: interleaved rounds (default 7).")
+@click.option("--workdir", default=None, help="--runtimes: folder of the exported files (default ~/.cache/tfsal/bench).")
+@click.option("--no-ort-int8", is_flag=True, default=None, help="--runtimes: leave out the ONNX Runtime int8 row.")
+@click.option("--no-floor", is_flag=True, default=None, help="--runtimes: leave out the one-layer floor models.")
+def benchmark_cmd(model_paths, threads, runtimes, **kwargs):
+    """CPU latency (median, p90) of .keras, .tflite and .onnx files in one table; --runtimes: tfsal vs ONNX Runtime
+    and OpenVINO side by side."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if threads is not None:
         kwargs["threads"] = threads
+    only = sorted({"rounds", "workdir", "no_ort_int8", "no_floor"} & set(kwargs))
+    if runtimes:
+        from tfsal.bench_runtimes import compare_runtimes, format_runtime_table
+
+        kwargs["ort_int8"], kwargs["floor"] = not kwargs.pop("no_ort_int8", False), not kwargs.pop("no_floor", False)
+        result = compare_runtimes(list(model_paths) or ["fastsal-a"], progress=lambda t: click.echo("# " + t),
+                                  **kwargs)
+        click.echo(format_runtime_table(result))
+        return
+    if only:
+        raise click.UsageError(f"--{only[0].replace('_', '-')} needs --runtimes")
+    if not model_paths:
+        raise click.UsageError("missing MODEL_PATHS (.keras, .tflite or .onnx files), or give --runtimes")
+    from tfsal.benchmark import benchmark, format_table, header
+
     started = []
 
     def first_row(row):  # the header once the inputs are checked and the first row is timed
