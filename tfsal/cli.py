@@ -222,6 +222,10 @@ def info_cmd(name, image_size):
 @click.option("--int8-ready", type=click.Choice(["auto", "always", "never"]), default=None,
               help="FastSal: fine-tune for int8 export after training when its simulated int8 CC < 0.995 (auto, "
                    "default), always, or never.")
+@click.option("--scale-crop", type=FRACTION, default=None,
+              help="Augment with random crops of side fraction in [F, 1], resized back (e.g. 0.8; default: flips only).")
+@click.option("--prior-grid", type=IMAGE_SIZE, default=None,
+              help="FastSal: a learned additive prior on the output logits, ROWSxCOLS (e.g. 6x8; zero at the start).")
 def train_cmd(model, **kwargs):
     """Train MODEL (e.g. fastsal) and write a run directory with the best .keras model, logs and pictures."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v != ()}

@@ -11,7 +11,8 @@ from keras import ops
 
 from tfsal.errors import UserError
 
-__all__ = ["DepthToSpace", "ResizeBilinear", "OutputBlur", "gaussian_kernel_1d", "blur_matrix"]
+__all__ = ["DepthToSpace", "ResizeBilinear", "OutputBlur", "gaussian_kernel_1d", "blur_matrix", "FlipHorizontal",
+           "LearnedLogPrior"]
 
 # Kernel radius in standard deviations (the kernel covers ±3σ; OpenCV's default for float images is the same).
 BLUR_TRUNCATE = 3.0
@@ -208,3 +209,74 @@ def _depthwise_blur(inputs, sigma, channels):
     col = ops.convert_to_tensor(np.tile(k.reshape(-1, 1, 1, 1), (1, 1, channels, 1)), dtype=inputs.dtype)
     x = ops.depthwise_conv(inputs, row, strides=1, padding="same")
     return ops.depthwise_conv(x, col, strides=1, padding="same")
+
+
+@keras.saving.register_keras_serializable(package="tfsal")
+class FlipHorizontal(keras.layers.Layer):
+    """A left-right mirror of ``(B, H, W, C)`` images or maps (reverses the width axis).
+
+    Lowers to the builtin TFLite op ``REVERSE_V2`` (float and int8); it has no weights. Used twice by
+    :func:`tfsal.models.with_flip_tta`: on the input, then on the map of the mirrored input.
+
+    Returns:
+        A layer mapping ``(B, H, W, C)`` to the same shape, column ``j`` taken from column ``W - 1 - j``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(3, dtype="float32").reshape(1, 1, 3, 1)
+        >>> np.asarray(FlipHorizontal()(x)).ravel().tolist()
+        [2.0, 1.0, 0.0]
+    """
+
+    def call(self, inputs):
+        return ops.flip(inputs, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="tfsal")
+class LearnedLogPrior(keras.layers.Layer):
+    """A learned additive prior on a map's logits: a low-resolution trainable grid, upsampled bilinearly.
+
+    ``y = x + resize(prior, (H, W))`` with ``prior`` of shape ``(1, gh, gw, C)``, initialised to zero (the layer
+    starts as the identity, so it can be added to a trained model). Placed before a sigmoid it is a learned
+    log-odds centre bias (the fixed Gaussian centre bias lowered the shipped model's val scores,
+    docs/model_card.md). For a fixed input size the upsampled grid is a constant: TFLite gets one builtin ``ADD``.
+
+    Args:
+        grid: ``(gh, gw)``, the prior's resolution (FastSal: ``(6, 8)`` = its stride-32 grid at 192×256).
+
+    Returns:
+        A layer mapping ``(B, H, W, C)`` to the same shape.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = LearnedLogPrior((2, 3))
+        >>> float(np.abs(np.asarray(layer(np.ones((1, 8, 12, 1), "float32"))) - 1).max())
+        0.0
+    """
+
+    def __init__(self, grid=(6, 8), **kwargs):
+        super().__init__(**kwargs)
+        grid = tuple(int(g) for g in grid)
+        if len(grid) != 2 or min(grid) < 1:
+            raise UserError(f"LearnedLogPrior grid must be (rows, cols) of positive integers; got {grid!r}")
+        self.grid = grid
+
+    def build(self, input_shape):
+        self.prior = self.add_weight(shape=(1, *self.grid, int(input_shape[-1])), initializer="zeros", name="prior")
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        prior = ops.image.resize(ops.cast(self.prior, inputs.dtype), (shape[1], shape[2]), interpolation="bilinear",
+                                 antialias=False)
+        return inputs + prior
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"grid": list(self.grid)})
+        return config

@@ -22,7 +22,7 @@ def train(model="fastsal", data="demo", recipe=None, epochs=None, batch_size=Non
           learning_rate=None, optimizer=None, loss=None, weights="auto", out=None, seed=0, resume=None, strategy=None,
           mixed_precision=None, max_images=None, teacher=None, pseudo=None, hint_pretrain=None, teacher_weight=None,
           teacher_loss=None, time_budget=None, output_blur="auto", int8_ready="auto", callbacks=None, num_preview=6,
-          verbose=None):
+          verbose=None, scale_crop=None, prior_grid=None):
     """Train a registered saliency model with ``model.fit`` on a ``tf.data`` pipeline.
 
     Everything goes into one run directory: ``best.keras`` (lowest validation loss), ``last.keras``, ``logs/``
@@ -39,7 +39,7 @@ def train(model="fastsal", data="demo", recipe=None, epochs=None, batch_size=Non
     Args:
         model, data, recipe, epochs, batch_size, image_size, learning_rate, optimizer, loss, weights, seed,
         strategy, mixed_precision, max_images, teacher, pseudo, hint_pretrain, teacher_weight, teacher_loss,
-        time_budget, output_blur, int8_ready, num_preview: the run's settings, the fields of
+        time_budget, output_blur, int8_ready, num_preview, scale_crop, prior_grid: the run's settings, the fields of
             :class:`tfsal.training.TrainConfig` (documented there): e.g. ``model="fastsal"``, ``data="demo"`` or
             dataset folder(s), ``recipe=None`` (the model's), ``epochs=None`` (the recipe's), ``image_size=(H, W)``,
             ``weights="auto"`` (the model's pretrained start when it can be had), ``teacher=PATH`` (distillation).

@@ -74,6 +74,7 @@ def make_dataset(
     epochs=None,
     initial_epoch=0,
     teacher_maps=None,
+    scale_crop=None,
 ):
     """Build a batched, prefetched ``tf.data.Dataset`` from :class:`~tfsal.data.Example` items.
 
@@ -107,6 +108,11 @@ def make_dataset(
             target then has the five channels of :data:`DISTILL_TARGET_CHANNELS`; the teacher map is resized
             (bilinear) to ``map_size`` and flipped with the image. Examples without fixations or a map are allowed
             when they have a teacher map (``has_gt`` = 0).
+        scale_crop: with ``epochs`` and ``output="supervised"`` only: ``None`` (off) or the smallest crop side as a
+            fraction of the image, in (0, 1]: each example of each epoch is cropped to a random window of side
+            fraction ``U(scale_crop, 1)`` (aspect kept, random position) and resized back; image, map, fixation
+            map and teacher map together (the maps bilinear and max-normalised again, the fixation map nearest, so
+            every fixation inside the window stays one or more pixels). Drawn from ``(seed, epoch)`` after the flips.
 
     Returns:
         A ``tf.data.Dataset``.
@@ -120,14 +126,27 @@ def make_dataset(
     """
     image_size, map_size, teacher_maps = _check_arguments(examples, image_size, map_size, batch_size, output,
                                                           teacher_maps)
+    scale_crop = _check_scale_crop(scale_crop, epochs, output)
     distill = teacher_maps is not None
     tensors = _example_tensors(examples, teacher_maps)
     load = _loader(output, image_size, map_size, sigma, distill)
     finish = _finisher(output, distill, map_size, int(batch_size), drop_remainder)
     if epochs is not None:
         return _epoch_dataset(tensors, load, finish, len(examples), shuffle, augment, seed, int(initial_epoch),
-                              int(epochs), cache)
+                              int(epochs), cache, scale_crop)
     return _one_pass_dataset(tensors, load, finish, len(examples), shuffle, augment, seed, cache)
+
+
+def _check_scale_crop(scale_crop, epochs, output):
+    """``scale_crop`` as a float in (0, 1] or ``None``; it needs ``epochs`` and supervised output."""
+    if scale_crop is None:
+        return None
+    if isinstance(scale_crop, bool) or not isinstance(scale_crop, (int, float)) or not 0 < scale_crop <= 1:
+        raise UserError(f"scale_crop must be a fraction in (0, 1] (smallest crop side) or None; got {scale_crop!r}")
+    if epochs is None or output != "supervised":
+        raise UserError(f"scale_crop needs epochs=... and output='supervised' (training batches); got "
+                        f"epochs={epochs!r}, output={output!r}")
+    return float(scale_crop)
 
 
 def _check_arguments(examples, image_size, map_size, batch_size, output, teacher_maps):
@@ -239,31 +258,57 @@ def _one_pass_dataset(tensors, load, finish, n, shuffle, augment, seed, cache):
     return finish(ds).prefetch(tf.data.AUTOTUNE)
 
 
-def _epoch_dataset(tensors, load, finish, n, shuffle, augment, seed, initial_epoch, epochs, cache):
-    """Epochs ``initial_epoch..epochs-1`` back to back; order and flips of epoch e depend only on ``(seed, e)``."""
+def _epoch_dataset(tensors, load, finish, n, shuffle, augment, seed, initial_epoch, epochs, cache, scale_crop=None):
+    """Epochs ``initial_epoch..epochs-1`` back to back; order, flips (and crops) of epoch e depend only on
+    ``(seed, e)``."""
     if not 0 <= initial_epoch < epochs:
         raise UserError(f"expected 0 <= initial_epoch < epochs; got initial_epoch={initial_epoch}, epochs={epochs}")
     if cache:
         raise UserError("cache is not supported together with epochs=...; use one or the other")
-    orders, flips = [], []
+    orders, flips, boxes = [], [], []
     for e in range(initial_epoch, epochs):
         rng = np.random.default_rng([seed, e])
         orders.append(rng.permutation(n) if shuffle else np.arange(n))
         flips.append(rng.random(n) < 0.5 if augment else np.zeros(n, bool))
+        boxes.append(_crop_boxes(rng, n, scale_crop))
     table = {k: tf.constant(v) for k, v in tensors.items()}
 
-    def one_epoch(order, flip):
-        ds = tf.data.Dataset.from_tensor_slices((order, flip))
-        ds = ds.map(lambda i, f: (load({k: tf.gather(v, i) for k, v in table.items()}), f),
+    def one_epoch(order, flip, box):
+        ds = tf.data.Dataset.from_tensor_slices((order, flip, box))
+        ds = ds.map(lambda i, f, b: (load({k: tf.gather(v, i) for k, v in table.items()}), f, b),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if scale_crop is not None:
+            ds = ds.map(lambda d, f, b: (_crop(d, b), f, b), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if augment:
-            ds = ds.map(_flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.map(lambda d, f, b: _flip(d, f), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:
-            ds = ds.map(lambda d, f: d)
+            ds = ds.map(lambda d, f, b: d)
         return finish(ds)
 
-    ds = tf.data.Dataset.from_tensor_slices((np.stack(orders), np.stack(flips))).flat_map(one_epoch)
+    stacked = (np.stack(orders), np.stack(flips), np.stack(boxes))
+    ds = tf.data.Dataset.from_tensor_slices(stacked).flat_map(one_epoch)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _crop_boxes(rng, n, scale_crop):
+    """``(n, 4)`` normalised ``[y1, x1, y2, x2]`` crop windows (the whole image when ``scale_crop`` is None)."""
+    if scale_crop is None:
+        return np.tile(np.array([0, 0, 1, 1], np.float32), (n, 1))
+    side = rng.uniform(scale_crop, 1.0, n)
+    y1, x1 = rng.uniform(0, 1, n) * (1 - side), rng.uniform(0, 1, n) * (1 - side)
+    return np.stack([y1, x1, y1 + side, x1 + side], axis=1).astype(np.float32)
+
+
+def _crop(item, box):
+    """Image and target maps cropped to ``box`` (normalised ``[y1, x1, y2, x2]``) and resized to their own sizes."""
+    out = dict(item)
+    for key, method in (("image", "bilinear"), ("map", "bilinear"), ("fixmap", "nearest"), ("teacher", "bilinear")):
+        if key in item:
+            x = item[key]
+            size = tf.shape(x)[:2]
+            out[key] = tf.image.crop_and_resize(x[None], box[None], [0], size, method=method)[0]
+    out["map"] = tf.math.divide_no_nan(out["map"], tf.reduce_max(out["map"]))
+    return out
 
 
 def _flip(item, do):

@@ -17,6 +17,7 @@ from keras import layers
 
 from tfsal.errors import UserError
 from tfsal.layers import DepthToSpace, ResizeBilinear
+from tfsal.models._tta import flip_tta_inner, with_flip_tta
 
 __all__ = ["fold_fastsal_c", "fold_fastsal_a", "export_fold"]
 
@@ -119,7 +120,9 @@ def fold_fastsal_c(model):
 
 
 def _fastsal_tail(model, x):
-    """FastSal's output activation (and its optional ``fastsal_blur``) applied to folded logits ``x``."""
+    """FastSal's optional ``fastsal_prior``, output activation and optional ``fastsal_blur`` on folded logits ``x``."""
+    if "fastsal_prior" in {layer.name for layer in model.layers}:
+        x = model.get_layer("fastsal_prior")(x)
     activation = model.get_layer("fastsal_out").get_config().get("activation", "linear")
     x = layers.Activation(activation, name="fastsal_out", dtype="float32")(x)
     if "fastsal_blur" in {layer.name for layer in model.layers}:
@@ -191,10 +194,17 @@ def export_fold(model):
     Args:
         model: a ``keras.Model`` registered as ``fastsal-c`` or ``fastsal-a``.
 
+    A flip-TTA wrapper (:func:`tfsal.models.with_flip_tta`) of either model is folded inside: the wrapper of the
+    folded model (sidecar fact ``flip_tta``).
+
     Returns:
         ``(folded keras.Model, {"folded_fastsal_c_decoder": bool, "folded_fastsal_a_head": bool})``, or ``None``
         when the model does not have the layers a fold rewrites (e.g. built without them): it is exported as is.
     """
+    inner = flip_tta_inner(model)
+    if inner is not None:
+        done = export_fold(inner)
+        return None if done is None else (with_flip_tta(done[0]), {**done[1], "flip_tta": True})
     is_c, is_a = _is_fastsal_c(model), _is_fastsal_a(model)
     if not (is_c or is_a):
         return None

@@ -269,15 +269,18 @@ def registered_name(model_or_name):
     """The registered name of a built model (from its Keras name) or of a name; ``None`` when not registered.
 
     Builders name their Keras models after the registry with ``_`` for ``-`` (``fastsal_a`` for ``fastsal-a``);
-    the export folds add ``_folded``.
+    the export folds add ``_folded``, :func:`tfsal.models.with_flip_tta` adds ``_fliptta``.
 
     Example:
         >>> registered_name("fastsal_a_folded")
         'fastsal-a'
+        >>> registered_name("fastsal_a_folded_fliptta")
+        'fastsal-a'
     """
     name = model_or_name if isinstance(model_or_name, str) else getattr(model_or_name, "name", "")
     entries = _entries()
-    for candidate in (name, name.removesuffix("_folded")):
+    bare = name.removesuffix("_fliptta")
+    for candidate in (name, bare, bare.removesuffix("_folded")):
         for key in (candidate, candidate.replace("_", "-")):
             if key in entries:
                 return entries[key].alias_of or key

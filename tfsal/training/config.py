@@ -76,6 +76,12 @@ class TrainConfig:
             ``best_float.keras``), ``True`` (always fine-tune) or ``False``. The environment variable
             ``TFSAL_INT8_READY=0`` turns the ``"auto"`` step off (the test suite does).
         num_preview: validation images in the PNG grid ``val_grid.png``.
+        scale_crop: ``None`` (training augmentation: horizontal flips only) or the smallest side, as a fraction in
+            (0, 1], of a random crop of each training example, resized back (image and targets together;
+            :func:`tfsal.data.make_dataset`'s ``scale_crop``). Issue #24's ablation: 0.8.
+        prior_grid: FastSal models only: ``None`` or ``(rows, cols)`` of a learned additive prior on the output
+            logits (the builder's ``prior_grid``, :class:`tfsal.layers.LearnedLogPrior`, zero at the start);
+            a ``weights`` file must have been saved from a model built with the same grid.
 
     Example:
         >>> TrainConfig("fastsal", epochs=3).replace(epochs=5).epochs
@@ -105,6 +111,8 @@ class TrainConfig:
     output_blur: object = "auto"
     int8_ready: object = "auto"
     num_preview: int = 6
+    scale_crop: float = None
+    prior_grid: tuple = None
 
     def __post_init__(self):
         # hashable, JSON-stable forms: several datasets and an image size as tuples, paths as strings
@@ -112,6 +120,8 @@ class TrainConfig:
             object.__setattr__(self, "data", tuple(self.data))
         if isinstance(self.image_size, list):
             object.__setattr__(self, "image_size", tuple(self.image_size))
+        if isinstance(self.prior_grid, list):
+            object.__setattr__(self, "prior_grid", tuple(self.prior_grid))
         for key in ("teacher", "pseudo", "weights"):
             value = getattr(self, key)
             if isinstance(value, os.PathLike):

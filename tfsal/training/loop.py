@@ -33,6 +33,9 @@ from tfsal.training.report import TrainResult, best_val_loss, new_run_dir, write
 
 log = logging.getLogger("tfsal.train")
 
+#: Models built with a learned output prior when ``prior_grid`` is set (their builders take ``prior_grid``).
+PRIOR_MODELS = ("fastsal-a", "fastsal-c")
+
 __all__ = ["run", "Plan", "plan_run", "make_strategy", "start_weights", "PRECISIONS"]
 
 # Keras mixed-precision policies for --mixed-precision (outputs stay float32: every model's last layer is float32).
@@ -114,6 +117,15 @@ def _check_choices(cfg):
         raise UserError(f"unknown loss {cfg.loss!r}; expected one of {sorted(LOSSES)}")
     if cfg.mixed_precision not in PRECISIONS:
         raise UserError(f"unknown mixed precision {cfg.mixed_precision!r}; expected 'bf16', 'fp16' or 'off'")
+    if cfg.prior_grid is not None and cfg.model not in PRIOR_MODELS:
+        raise UserError(f"prior_grid applies to {', '.join(PRIOR_MODELS)} only; got model {cfg.model!r}")
+    if cfg.scale_crop is not None and not (isinstance(cfg.scale_crop, (int, float)) and 0 < cfg.scale_crop <= 1):
+        raise UserError(f"scale_crop must be a fraction in (0, 1] (smallest crop side) or None; got {cfg.scale_crop!r}")
+
+
+def _builder_options(cfg):
+    """Builder keyword arguments a run's settings add (``prior_grid``)."""
+    return {} if cfg.prior_grid is None else {"prior_grid": tuple(int(g) for g in cfg.prior_grid)}
 
 
 def plan_run(config, start_epoch=0, resume=None):
@@ -213,7 +225,8 @@ def _fit_run(plan, distill, out, resume, callbacks, verbose, resumed_at):
     try:
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
-            net = create_model(cfg.model, input_shape=(*cfg.image_size, 3), weights=cfg.weights)
+            net = create_model(cfg.model, input_shape=(*cfg.image_size, 3), weights=cfg.weights,
+                               **_builder_options(cfg))
             opt = _optimizer(cfg, plan.recipe)
         if plan.start_notice:  # said only once the arguments and the model are known to be valid
             log.warning("%s", plan.start_notice)
@@ -267,7 +280,7 @@ def _fit(net, plan, distill, run_dir, dist, clock, resume, callbacks, verbose):
     fit_examples = distill.examples
     train_ds = tdata.make_dataset(fit_examples, cfg.image_size, map_size, batch_size=cfg.batch_size, shuffle=True,
                                   augment=True, seed=cfg.seed, epochs=cfg.epochs, initial_epoch=plan.start_epoch,
-                                  teacher_maps=distill.teacher_maps)
+                                  teacher_maps=distill.teacher_maps, scale_crop=cfg.scale_crop)
     val_ds = tdata.make_dataset(plan.val_examples, cfg.image_size, map_size, batch_size=cfg.batch_size,
                                 teacher_maps=distill.val_teacher_maps(len(plan.val_examples)))
     all_callbacks = _callbacks(run_dir, cfg, plan.recipe, resume, clock, callbacks)

@@ -105,7 +105,9 @@ def add_output_blur(best, output_blur, model, val_examples, batch_size, best_pat
         sigma, scores = float(output_blur), None
     if not sigma:
         return {"sigma": 0, "val_scores": scores, "model": best}
-    net = create_model(model, input_shape=best.input_shape[1:], blur_sigma=float(sigma))
+    prior = [layer.grid for layer in best.layers if layer.name == "fastsal_prior"]  # a learned prior is kept
+    options = {"prior_grid": prior[0]} if prior else {}
+    net = create_model(model, input_shape=best.input_shape[1:], blur_sigma=float(sigma), **options)
     net.name = best.name
     net.set_weights(best.get_weights())
     os.replace(best_path, best_path.replace("best.keras", "best_noblur.keras"))
