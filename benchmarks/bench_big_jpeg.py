@@ -60,15 +60,20 @@ def extract(rev, dest):
     return dest
 
 
-def run_child(model, image, out, reduced, root=REPO):
+def run_child(model, image, out, reduced, root=REPO, cli=False):
     """``(peak RSS MB, wall s, predict loop s)`` of one child process, waited for by ``os.wait4`` (its own
-    ``ru_maxrss``, not that of all children so far)."""
+    ``ru_maxrss``, not that of all children so far). ``cli``: the child is the `tfsal predict` command itself
+    (its default decode; TF_CPP_MIN_LOG_LEVEL unset, as a user's shell)."""
     env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3")
     flag = "-" if reduced is None else "1" if reduced else "0"
+    cmd = [sys.executable, "-c", CHILD, model or "-", image, out, flag]
+    if cli:
+        env.pop("TF_CPP_MIN_LOG_LEVEL")
+        cmd = [sys.executable, "-m", "tfsal.cli", "predict", *([model] if model else []), image, "--out", out,
+               "--overwrite", "--quiet"]
     with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, model or "-", image, out, flag],
-                                stdout=so, stderr=se, env=env, text=True, cwd=tempfile.gettempdir())
+        proc = subprocess.Popen(cmd, stdout=so, stderr=se, env=env, text=True, cwd=tempfile.gettempdir())
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -76,7 +81,9 @@ def run_child(model, image, out, reduced, root=REPO):
         stdout, stderr = so.read(), se.read()
     if proc.returncode:
         raise RuntimeError(f"predict failed ({proc.returncode}): {stderr.strip().splitlines()[-3:]}")
-    return usage.ru_maxrss / 1024, wall, json.loads(stdout.strip().splitlines()[-1])["seconds"]
+    last = stdout.strip().splitlines()[-1]
+    loop = float(last.split(" in ")[1].split(" s")[0]) if cli else json.loads(last)["seconds"]  # "... in 4.1 s, ..."
+    return usage.ru_maxrss / 1024, wall, loop
 
 
 def cc(a, b, chunk=1 << 20):
@@ -116,13 +123,17 @@ def main():
     parser.add_argument("--photo", default=os.path.join(OSIE, "1001.jpg"), help="Photo upscaled to 48 MP.")
     parser.add_argument("--before-rev", default=None, help="Also run this git revision's tfsal (e.g. the commit "
                         "before issue 25: its predict has no reduced_decode) as the 'before' arm.")
+    parser.add_argument("--cli", action="store_true", help="Run the `tfsal predict` command itself: arms 'before "
+                        "REV' and 'reduced' (this checkout's default); no 'full' arm (the command has no option).")
     parser.add_argument("--cc-photos", type=int, default=3, help="OSIE photos for the CC check (0: skip).")
     parser.add_argument("--workdir", default=None, help="Where the 48 MP JPEGs and maps go (default: a temp dir).")
     args = parser.parse_args()
+    if args.cli and not args.before_rev:
+        parser.error("--cli compares against --before-rev REV (the command has no full-decode option)")
     work = args.workdir or tempfile.mkdtemp(prefix="bench_big_jpeg_")
     os.makedirs(work, exist_ok=True)
     image = make_big_jpeg(args.photo, os.path.join(work, "big48mp.jpg"))
-    arms = {"full": (False, REPO), "reduced": (True, REPO)}
+    arms = {"reduced": (True, REPO)} if args.cli else {"full": (False, REPO), "reduced": (True, REPO)}
     if args.before_rev:
         arms = {f"before {args.before_rev}": (None, extract(args.before_rev, tempfile.mkdtemp(prefix="bench_rev_"))),
                 **arms}
@@ -132,7 +143,7 @@ def main():
     for r in range(args.rounds):
         for name in (list(arms) if r % 2 == 0 else list(arms)[::-1]):
             reduced, root = arms[name]
-            row = run_child(args.model, image, os.path.join(work, "maps_" + name.split()[0]), reduced, root)
+            row = run_child(args.model, image, os.path.join(work, "maps_" + name.split()[0]), reduced, root, args.cli)
             results[name].append(row)
             print(f"  round {r + 1} {name:<14} peak {row[0]:7.0f} MB  wall {row[1]:6.2f} s  predict loop "
                   f"{row[2]:6.2f} s", flush=True)
@@ -143,10 +154,10 @@ def main():
     r = med["reduced"]
     for k in [k for k in med if k != "reduced"]:
         print(f"| {k} / reduced | {med[k][0] / r[0]:.2f}x | {med[k][1] / r[1]:.2f}x | {med[k][2] / r[2]:.2f}x |")
-    maps = [cv2.imread(os.path.join(work, f"maps_{k}", "big48mp.png"), cv2.IMREAD_GRAYSCALE)
-            for k in ("full", "reduced")]
-    print(f"\nwritten maps: {' and '.join(f'{m.shape[1]}x{m.shape[0]}' for m in maps)}; CC of the full- and "
-          f"reduced-decode PNGs {cc(maps[0].astype(np.float32), maps[1].astype(np.float32)):.5f}")
+    pair = [k.split()[0] for k in med][-2:]
+    maps = [cv2.imread(os.path.join(work, f"maps_{k}", "big48mp.png"), cv2.IMREAD_GRAYSCALE) for k in pair]
+    print(f"\nwritten maps: {' and '.join(f'{m.shape[1]}x{m.shape[0]}' for m in maps)}; CC of the {pair[0]} and "
+          f"{pair[1]} PNGs {cc(maps[0].astype(np.float32), maps[1].astype(np.float32)):.5f}")
     del maps
     if args.cc_photos:
         photos = sorted(glob.glob(os.path.join(OSIE, "*.jpg")))[:: max(1, 700 // args.cc_photos)][:args.cc_photos]
