@@ -341,7 +341,8 @@ def resolve_model(spec=None, num_threads=None):
         if low.endswith(".tflite"):
             return TFLiteRunner(text, num_threads=num_threads)
         return OnnxRunner(text, num_threads=num_threads)
-    if os.path.exists(text):
+    if os.path.exists(text) or (text not in _registered_names() and ("/" in text or os.sep in text
+                                                                      or os.path.splitext(text)[1])):
         raise UserError(f"cannot use {text!r} as a model: expected a {', '.join(MODEL_SUFFIXES)} file or a "
                          "registered model name")
     try:
