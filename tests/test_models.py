@@ -158,3 +158,17 @@ def test_weights_from_path(tmp_path):
     m2 = create_model("fastsal-a", input_shape=(64, 64, 3), weights=path)
     x = _inputs((64, 64, 3), batch=1)
     np.testing.assert_allclose(m.predict_on_batch(x), m2.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+
+
+def test_names_table_is_the_registry():
+    """The table the names are checked against without importing a builder is the registry itself."""
+    from tfsal.models import _registry
+
+    _registry.load_builders()
+    real = {n: (e.task, e.alias_of) for n, e in _registry._REGISTRY.items()}
+    missing = sorted(set(real) - set(_registry.NAMES))
+    assert not missing, f"add {missing} to tfsal.models._registry.NAMES"
+    assert {n: real[n] for n in _registry.NAMES if n in real} == _registry.NAMES
+    assert set(_registry.NAMES) <= set(real), sorted(set(_registry.NAMES) - set(real))
+    assert _registry.known_names(task=None) == _registry.list_models(include_aliases=True, task=None)
+    assert _registry.known_names() == _registry.list_models(include_aliases=True)

@@ -89,6 +89,52 @@ def test_maps_match_across_model_kinds(models, tmp_path):
         np.testing.assert_allclose(resize_image(img, SHAPE[:2]), ref, atol=2e-3)
 
 
+def _smooth_photo(h, w, seed=0):
+    """A photo-like RGB image: smooth blobs plus a little grain (so a reduced decode has real content to lose)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    img = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    return np.clip(img + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)
+
+
+def test_large_jpeg_decoded_reduced(models, tmp_path):
+    """Issue 25 (4): a JPEG much larger than the model input is decoded at 1/2-1/8 of each side (EXIF orientation
+    kept), the map is still at the full size and matches the full decode's; other files are decoded in full."""
+    import cv2
+    from PIL import Image
+
+    from tfsal._io import read_image, read_image_reduced
+    from tfsal.predict import iter_maps, predict
+
+    model, _, tflite = models
+    big = str(tmp_path / "big.jpg")
+    cv2.imwrite(big, cv2.cvtColor(_smooth_photo(768, 1024), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    img, size = read_image_reduced(big, SHAPE[:2])  # 1/4: 192x256 >= 2 x 64x96; 1/8 (96x128) would not be
+    assert size == (768, 1024) and img.shape == (192, 256, 3) and img.dtype == np.uint8
+    assert read_image_reduced(big, None)[0].shape == (768, 1024, 3)
+    assert read_image_reduced(big, (300, 96))[0].shape == (768, 1024, 3)  # 1/2 would be under 2 x 300 rows
+    rotated = str(tmp_path / "rotated.jpg")  # EXIF orientation 6: stored 1024x768, shown 768 wide, 1024 high
+    exif = Image.new("RGB", (1, 1)).getexif()
+    exif[0x0112] = 6
+    Image.open(big).save(rotated, exif=exif.tobytes(), quality=92)
+    img, size = read_image_reduced(rotated, SHAPE[:2])
+    assert size == (1024, 768) == read_image(rotated).shape[:2] and img.shape == (256, 192, 3)
+    png = str(tmp_path / "big.png")
+    cv2.imwrite(png, cv2.imread(big))
+    assert read_image_reduced(png, SHAPE[:2])[0].shape == (768, 1024, 3)
+    for m in (model, tflite):
+        (_, full), = iter_maps(m, [big], reduced_decode=False)
+        (_, reduced), = iter_maps(m, [big])
+        assert full.shape == reduced.shape == (768, 1024) and reduced.dtype == np.float32
+        assert np.corrcoef(full.ravel(), reduced.ravel())[0, 1] >= 0.999
+    result = predict(tflite, [big, rotated], str(tmp_path / "maps"), progress=False)
+    assert result.files == 2
+    assert cv2.imread(str(tmp_path / "maps" / "big.png"), cv2.IMREAD_GRAYSCALE).shape == (768, 1024)
+    assert cv2.imread(str(tmp_path / "maps" / "rotated.png"), cv2.IMREAD_GRAYSCALE).shape == (1024, 768)
+
+
 def test_resume_and_refusals(models, tmp_path):
     from tfsal.predict import predict
 

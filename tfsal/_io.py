@@ -13,7 +13,8 @@ import numpy as np
 
 from tfsal.errors import UserError
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "atomic_write", "write_json", "write_npy", "write_png", "list_images",
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "read_image_reduced", "REDUCE_MARGIN", "atomic_write", "write_json",
+           "write_npy", "write_png", "list_images",
            "image_size", "png_complete", "output_lock", "check_unlocked", "LOCK_NAME"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -60,6 +61,29 @@ def _check_not_truncated(data, path):
         ) from None
 
 
+def _read_bytes(path):
+    """The bytes of image file ``path`` (missing, unreadable, empty or truncated files refused)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image {path!r} does not exist")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise UserError(f"cannot read image {path!r}: {err.strerror or err}") from None
+    if not data:
+        raise UserError(f"cannot read image {path!r}: the file is empty (0 bytes)")
+    _check_not_truncated(data, path)
+    return data
+
+
+def _decode(data, path, flags=cv2.IMREAD_COLOR):
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if img is None:
+        raise UserError(f"cannot read {path!r}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img)  # in place: no second full-size copy
+
+
 def read_image(path):
     """Read an image file as RGB ``uint8`` ``(H, W, 3)``, refusing truncated files.
 
@@ -81,28 +105,69 @@ def read_image(path):
         >>> tfsal.read_image(tfsal.data.read_examples("demo", "val")[0].image_path).dtype
         dtype('uint8')
     """
+    return _decode(_read_bytes(path), os.fspath(path))
+
+
+#: OpenCV's reduced JPEG decodes (libjpeg's DCT scaling: each side 1/8, 1/4 or 1/2), the smallest first.
+_REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+#: A reduced decode keeps each side at least this many times the model input's, so the antialiased resize to the
+#: input still averages over several decoded pixels: maps equal the full decode's to CC >= 0.999 (measured on
+#: OSIE photos upscaled to 48 MP: benchmarks/bench_big_jpeg.py).
+REDUCE_MARGIN = 2
+
+
+def _reduce_factor(full, min_size):
+    """The largest libjpeg scale (8, 4, 2 or 1) keeping ``full`` ``(H, W)`` >= ``REDUCE_MARGIN × min_size``."""
+    for factor, _ in _REDUCED_FLAGS:
+        if all(-(-n // factor) >= REDUCE_MARGIN * m for n, m in zip(full, min_size)):
+            return factor
+    return 1
+
+
+def read_image_reduced(path, min_size):
+    """Read an image as RGB ``uint8`` no larger than needed to resize it to ``min_size``, and its full size.
+
+    A JPEG whose header size (:func:`image_size`, EXIF orientation applied) is big enough that half of each side is
+    still ``REDUCE_MARGIN × min_size`` is decoded at 1/2, 1/4 or 1/8 of each side (the smallest such scale) by
+    libjpeg (``cv2.IMREAD_REDUCED_*``: its DCT scaling, faster than a full decode and a fraction of its memory: a
+    48-megapixel photo, 8000x6000, decodes to 1000x750, 2.3 MB of pixels instead of 144 MB). Other files, and a
+    ``min_size`` of ``None``, are read whole (:func:`read_image`).
+
+    Args:
+        path: an image file.
+        min_size: ``(height, width)`` the image will be resized to (a model input), or ``None``.
+
+    Returns:
+        ``(image, (H, W))``: the (possibly reduced) RGB ``uint8`` pixels and the full image's size, as
+        :func:`read_image` would return it.
+
+    Raises:
+        FileNotFoundError / UserError: as :func:`read_image`.
+
+    Example:
+        >>> import tfsal
+        >>> img, size = read_image_reduced(tfsal.data.read_examples("demo", "val")[0].image_path, (192, 256))
+        >>> img.shape[:2] == size  # an 800x600 photo is too small to reduce for a 192x256 input
+        True
+    """
+    data = _read_bytes(path)
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path!r} does not exist")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        raise UserError(f"cannot read image {path!r}: {err.strerror or err}") from None
-    if not data:
-        raise UserError(f"cannot read image {path!r}: the file is empty (0 bytes)")
-    _check_not_truncated(data, path)
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise UserError(f"cannot read {path!r}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    full = image_size(io.BytesIO(data)) if min_size is not None and data[:2] == _JPEG_SOI else None
+    factor = 1 if full is None else _reduce_factor(full, min_size)
+    if factor > 1:
+        img = _decode(data, path, dict(_REDUCED_FLAGS)[factor])
+        if all(abs(n - factor * r) < factor for n, r in zip(full, img.shape[:2])):
+            return img, full
+        del img  # the header and the decoder disagree (an odd EXIF tag): decode in full
+    img = _decode(data, path)
+    return img, img.shape[:2]
 
 
 def image_size(path):
     """``(height, width)`` of an image file from its header, as :func:`read_image` would return it (EXIF-aware).
 
     Args:
-        path: an image file.
+        path: an image file (or a binary file object).
 
     Returns:
         ``(H, W)``, or ``None`` when the header cannot be read.
@@ -110,7 +175,7 @@ def image_size(path):
     from PIL import Image
 
     try:
-        with Image.open(os.fspath(path)) as im:
+        with Image.open(path if isinstance(path, io.IOBase) else os.fspath(path)) as im:
             w, h = im.size
             if im.getexif().get(_EXIF_ORIENTATION_TAG) in _EXIF_TRANSPOSED:
                 w, h = h, w

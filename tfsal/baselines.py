@@ -18,7 +18,26 @@ import numpy as np
 
 from tfsal.errors import UserError
 
-__all__ = ["uniform_map", "spectral_residual"]
+__all__ = ["uniform_map", "spectral_residual", "BASELINES", "baseline_name"]
+
+#: Baselines usable by name in place of a model (``tfsal evaluate centre-bias``).
+BASELINES = ("centre-bias", "uniform", "spectral-residual")
+_BASELINE_ALIASES = {
+    "centre-bias": "centre-bias", "center-bias": "centre-bias", "centrebias": "centre-bias",
+    "centerbias": "centre-bias", "uniform": "uniform", "spectral-residual": "spectral-residual",
+    "spectralresidual": "spectral-residual", "sr": "spectral-residual",
+}
+
+
+def baseline_name(name):
+    """The canonical :data:`BASELINES` name of ``name`` (aliases such as ``"center-bias"``, ``"sr"``), else ``None``.
+
+    Example:
+        >>> baseline_name("Center_Bias")
+        'centre-bias'
+    """
+    key = str(name).strip().lower().replace("_", "-").replace(" ", "-")
+    return _BASELINE_ALIASES.get(key) or _BASELINE_ALIASES.get(key.replace("-", ""))
 
 #: MATLAB ``rgb2gray`` weights (R, G, B), used by Hou & Zhang's released code (``imread`` + ``rgb2gray``).
 _RGB2GRAY = (0.2989, 0.5870, 0.1140)

@@ -17,10 +17,15 @@ import click
 
 from tfsal._cli_types import (
     CORRELATION,
+    CROP_MODEL_OR_BASELINE,
     FINITE_FLOAT,
     FRACTION,
     IMAGE_SIZE,
     INT_LIST,
+    MODEL,
+    MODEL_NAME,
+    MODEL_OR_BASELINE,
+    MODEL_OR_PRETRAINED,
     NON_NEGATIVE_FLOAT,
     NON_NEGATIVE_INT,
     POSITIVE_FLOAT,
@@ -164,7 +169,7 @@ def models_cmd():
 
 
 @main.command("info", cls=_Command)
-@click.argument("name")
+@click.argument("name", type=MODEL_NAME)
 @click.option("--image-size", type=IMAGE_SIZE, default=None, help="HEIGHTxWIDTH (default: the model's).")
 def info_cmd(name, image_size):
     """Print parameters and FLOPs of model NAME next to the paper's figures."""
@@ -186,7 +191,7 @@ def info_cmd(name, image_size):
 
 
 @main.command("train", cls=_Command)
-@click.argument("model", required=False)
+@click.argument("model", required=False, type=MODEL_NAME)
 @click.option("--data", multiple=True, default=None,
               help="'demo' (default) or a dataset folder; repeat to train on several datasets at once.")
 @click.option("--recipe", default=None, help="Training recipe (default: the model's; e.g. fastsal-paper).")
@@ -265,7 +270,8 @@ def train_cmd(model, **kwargs):
 
 @main.command("predict", cls=_Command)
 @click.argument("args", nargs=-1, required=True, metavar="[MODEL] IMAGES...")
-@click.option("--model", default=None, help="The model, as an option: a .keras/.tflite/.onnx file or a model name.")
+@click.option("--model", type=MODEL, default=None,
+              help="The model, as an option: a .keras/.tflite/.onnx file or a model name.")
 @click.option("--out", required=True, help="Output folder for the maps (locked while this run writes it).")
 @click.option("--npy", "save_npy", is_flag=True, default=None, help="Also write raw float32 .npy maps.")
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per forward pass (default 8).")
@@ -292,7 +298,7 @@ def predict_cmd(args, model, out, quiet, **kwargs):
 
 
 @main.command("evaluate", cls=_Command)
-@click.argument("model_or_baseline")
+@click.argument("model_or_baseline", type=MODEL_OR_BASELINE)
 @click.option("--data", default=None, help="'demo' (default) or a dataset folder.")
 @click.option("--split", default=None, help="val (default), test, train, or 'all'.")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: all 8).")
@@ -329,7 +335,8 @@ def evaluate_cmd(model_or_baseline, split, fmt, out, overwrite, quiet, **kwargs)
 @click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
 @click.option("--area", default=None, help="Crop area as a fraction of the image in (0, 1] (default 0.5), or 'max' "
               "for the largest crop of each aspect.")
-@click.option("--model", default=None, help="A .keras, .tflite or .onnx file or a model name (default: the shipped model).")
+@click.option("--model", type=MODEL_OR_PRETRAINED, default=None,
+              help="A .keras, .tflite or .onnx file or a model name (default: the shipped model).")
 @click.option("--min-area", type=float, default=None, help="Smallest crop area in pixels (e.g. 65536 = 256x256).")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace existing output files.")
 @click.option("--quiet", is_flag=True, default=None, help="No progress bar.")
@@ -345,7 +352,7 @@ def crop_cmd(images, out, quiet, **kwargs):
 
 
 @main.command("evaluate-crop", cls=_Command)
-@click.argument("model_or_baseline")
+@click.argument("model_or_baseline", type=CROP_MODEL_OR_BASELINE)
 @click.option("--data", multiple=True, help="'demo' (default) or a dataset folder; repeat for several.")
 @click.option("--split", default=None, help="val (default), test, train, or 'all'.")
 @click.option("--aspect", "aspects", default=None, help="Comma-separated W:H aspects (default 1:1,16:9,4:5).")
@@ -394,7 +401,7 @@ def show_fixations_cmd(data, split, out, **kwargs):
 
 
 @main.command("export", cls=_Command)
-@click.argument("model_path")
+@click.argument("model_path", type=MODEL)
 @click.option("--tflite", "fmt", flag_value="tflite", default=None, help="Export a .tflite file (the default).")
 @click.option("--onnx", "fmt", flag_value="onnx", help="Export an .onnx file (needs onnxruntime and tf2onnx).")
 @click.option("--quantize", default=None, help="TFLite: none (float32, default) | float16 | dynamic | int8.")
@@ -524,7 +531,7 @@ def visualize_overlay_cmd(model_path, image, out, **kwargs):
 
 
 @visualize_group.command("filters", cls=_Command)
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @click.option("--out", required=True, help="PNG file to write.")
 @click.option("--layer", "layer_name", default=None, help="A Conv2D layer name (default: the first Conv2D).")
 @click.option("--tile", type=POSITIVE_INT, default=None, help="Tile size in pixels (default 32).")
@@ -539,7 +546,7 @@ def visualize_filters_cmd(model, out, **kwargs):
 
 
 @visualize_group.command("receptive-fields", cls=_Command)
-@click.argument("models", nargs=-1, required=True)
+@click.argument("models", nargs=-1, required=True, type=MODEL)
 @click.option("--out", required=True, help="PNG file to write.")
 @click.option("--mode", type=click.Choice(["grid", "series", "validation"]), default=None,
               help="grid (default): first N channels per pooling layer; series: c from 0.5 to 3; validation: "

@@ -28,7 +28,8 @@ import numpy as np
 from tfsal._io import atomic_write, read_image
 from tfsal._progress import Progress
 from tfsal._version import __version__
-from tfsal.baselines import spectral_residual, uniform_map
+from tfsal.baselines import BASELINES, spectral_residual, uniform_map
+from tfsal.baselines import baseline_name as _baseline_name
 from tfsal.data import centre_bias_map, detect_layout, fixation_map, read_examples, saliency_map_from_fixations
 from tfsal.errors import UserError
 from tfsal.layers import OutputBlur
@@ -54,13 +55,6 @@ __all__ = [
     "predict_examples",
 ]
 
-#: Baselines usable by name in place of a model.
-BASELINES = ("centre-bias", "uniform", "spectral-residual")
-_BASELINE_ALIASES = {
-    "centre-bias": "centre-bias", "center-bias": "centre-bias", "centrebias": "centre-bias",
-    "centerbias": "centre-bias", "uniform": "uniform", "spectral-residual": "spectral-residual",
-    "spectralresidual": "spectral-residual", "sr": "spectral-residual",
-}
 
 #: All eight benchmark metrics, in canonical order (the default of :func:`evaluate`), and the fast ones printed
 #: after training: both from the one table, :data:`tfsal.metrics.METRICS`.
@@ -256,11 +250,6 @@ class EvaluationResult:
 # ----------------------------------------------------------------------------------------------------------------
 # models and baselines
 # ----------------------------------------------------------------------------------------------------------------
-def _baseline_name(name):
-    key = str(name).strip().lower().replace("_", "-").replace(" ", "-")
-    return _BASELINE_ALIASES.get(key) or _BASELINE_ALIASES.get(key.replace("-", ""))
-
-
 def baseline_maps(name, examples, train_examples=None):
     """Yield the maps of baseline ``name`` for ``examples``, each at its image's own size.
 

@@ -14,6 +14,7 @@ Example:
 import collections
 import concurrent.futures
 import dataclasses
+import difflib
 import os
 import time
 
@@ -21,9 +22,11 @@ import cv2
 import numpy as np
 
 from tfsal._draw import map_to_uint8
-from tfsal._io import check_unlocked, image_size, list_images, output_lock, png_complete, read_image, write_npy, write_png
+from tfsal._io import (check_unlocked, image_size, list_images, output_lock, png_complete, read_image_reduced,
+                       write_npy, write_png)
 from tfsal._progress import Progress
 from tfsal.errors import UserError
+from tfsal.models import known_names
 from tfsal.runtime import is_model_argument, load_model, resize_image, resolve_model
 
 __all__ = ["load_model", "predict_maps", "iter_maps", "predict", "PredictResult", "split_model_argument"]
@@ -47,7 +50,7 @@ class _Skip:
     """Marker for an image whose outputs are already complete (``--resume``)."""
 
 
-def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=None):
+def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=None, reduced_decode=True):
     """Yield ``(image, map)`` for each image, in order, decoding ahead of the model in a thread pool.
 
     At most ``2 × max(batch_size, workers)`` images are decoded ahead of the model, so memory does not grow with the
@@ -63,6 +66,9 @@ def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=No
             ``"yield"``: it is yielded as ``(image, exception)``.
         skip: optional ``callable(image) -> bool`` run in the decoding threads; ``True`` yields ``(image, None)``
             without decoding it.
+        reduced_decode: decode a large JPEG file at 1/2, 1/4 or 1/8 of each side when it stays at least twice the
+            model input (:func:`tfsal._io.read_image_reduced`: a 48-megapixel photo in a fraction of the memory and
+            time); the map is still at the image's full size. ``False``: always decode in full.
 
     Yields:
         ``(image, map)``, the map a ``float32`` ``(H, W)`` array at the image's size (or an exception / ``None``).
@@ -78,20 +84,22 @@ def iter_maps(model, images, batch_size=8, workers=None, errors="raise", skip=No
     if errors not in ("raise", "yield"):
         raise UserError(f"errors must be 'raise' or 'yield'; got {errors!r}")
     runner = resolve_model(model)
+    reduce_to = runner.input_size if reduced_decode else None  # a fully convolutional model runs at the image size
 
     def load(src):
         if skip is not None and skip(src):
             return _Skip
         if isinstance(src, (str, os.PathLike)):
             try:
-                img = read_image(src)
+                img, shape = read_image_reduced(src, reduce_to)
             except _BAD_IMAGE_ERRORS as err:
                 if errors == "raise":
                     raise
                 return err
         else:
             img = np.asarray(src)
-        return resize_image(img, runner.size_for(img.shape)), img.shape[:2]
+            shape = img.shape[:2]
+        return resize_image(img, runner.size_for((*shape, 3))), shape
 
     yield from _stream(runner, load, iter(images), batch_size, workers)
 
@@ -241,8 +249,11 @@ def split_model_argument(args, model=None):
     if not args:
         raise UserError("no images given; expected image files or folders (and optionally a model first)")
     if not os.path.exists(args[0]):
+        close = difflib.get_close_matches(args[0], known_names(), n=3, cutoff=0.6)
+        hint = f"; did you mean the model {' or '.join(map(repr, close))}?" if close else ""
         raise FileNotFoundError(f"{args[0]!r} does not exist: expected an image file or folder, or first a model "
-                                "(a .keras, .tflite or .onnx file or a registered model name, see `tfsal models`)")
+                                f"(a .keras, .tflite or .onnx file or a registered model name, see `tfsal models`)"
+                                f"{hint}")
     return model, args
 
 
@@ -331,7 +342,7 @@ def _write(saliency, targets):
 
 
 def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, overwrite=False, resume=False,
-            skip_bad=False, workers=None, threads=None, progress=True):
+            skip_bad=False, workers=None, threads=None, progress=True, reduced_decode=True):
     """Predict saliency maps for images and folders, writing each map to ``out`` as soon as it is computed.
 
     Each ``NAME.ext`` gives ``out/NAME.png``: the map at the image's resolution, min-max normalised to 0-255 (the
@@ -355,6 +366,8 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
         workers: decoding threads and writing threads (default :func:`default_workers`).
         threads: threads of the LiteRT interpreter / ONNX Runtime (default: theirs).
         progress: show a progress bar on stderr (plain lines when stderr is not a terminal).
+        reduced_decode: decode large JPEGs reduced (:func:`iter_maps`); ``False``: in full (the maps agree to CC
+            >= 0.999; benchmarks/bench_big_jpeg.py compares the two).
 
     Returns:
         A :class:`PredictResult`.
@@ -380,7 +393,7 @@ def predict(model=None, inputs=None, out=None, save_npy=False, batch_size=8, ove
     try:
         with output_lock(out, "tfsal predict"):
             _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwrite, resume, skip_bad,
-                 workers, progress)
+                 workers, progress, reduced_decode)
     finally:
         result.seconds = time.time() - start
         if created and result.files == 0 and result.skipped == 0:
@@ -423,7 +436,7 @@ def _refuse_existing(sources, out, save_npy, seen, overwrite, resume):
 
 
 def _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwrite, resume, skip_bad, workers,
-         progress):
+         progress, reduced_decode=True):
     """The loop of :func:`predict` (the output folder is locked): maps from :func:`iter_maps` to a writer pool."""
     bar = Progress(total, "predict") if progress else None
     writes = collections.deque()
@@ -431,7 +444,8 @@ def _run(runner, sources, total, out, seen, result, save_npy, batch_size, overwr
     skip = (lambda src: _complete(src, _targets(src, out, save_npy))) if resume else None
     done = 0
     try:
-        stream = iter_maps(runner, sources, batch_size, workers, "yield" if skip_bad else "raise", skip)
+        stream = iter_maps(runner, sources, batch_size, workers, "yield" if skip_bad else "raise", skip,
+                           reduced_decode)
         try:
             for src, saliency in stream:
                 done += 1

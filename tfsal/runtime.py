@@ -19,8 +19,9 @@ import numpy as np
 
 import tfsal.models  # the lazy front door: Keras and the builders load on first use, never for .tflite / .onnx
 from tfsal._io import IMAGE_EXTENSIONS
+from tfsal._quiet import quiet_block
 from tfsal.errors import UserError
-from tfsal.models import list_models, load_pretrained
+from tfsal.models import check_model_name, known_names, load_pretrained
 
 __all__ = [
     "MODEL_SUFFIXES",
@@ -189,8 +190,9 @@ class TFLiteRunner(Runner):
 
         path = os.fspath(path)
         try:
-            self.interp = Interpreter(model_path=path, num_threads=num_threads)
-            self.interp.allocate_tensors()
+            with quiet_block():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" when tfsal is quiet
+                self.interp = Interpreter(model_path=path, num_threads=num_threads)
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise UserError(f"cannot load {path!r}: not a valid .tflite model ({str(err).splitlines()[0]})") from None
         self.inp = self.interp.get_input_details()[0]
@@ -259,7 +261,8 @@ def load_model(path):
 
 
 def _registered_names():
-    return list_models(include_aliases=True)
+    """The saliency models' names (aliases included), known without importing a builder (or TensorFlow)."""
+    return known_names(include_aliases=True)
 
 
 def _pretrained(name=None):
@@ -338,11 +341,12 @@ def resolve_model(spec=None, num_threads=None):
         if low.endswith(".tflite"):
             return TFLiteRunner(text, num_threads=num_threads)
         return OnnxRunner(text, num_threads=num_threads)
-    if os.path.exists(text):
+    if os.path.exists(text) or (text not in _registered_names() and ("/" in text or os.sep in text
+                                                                      or os.path.splitext(text)[1])):
         raise UserError(f"cannot use {text!r} as a model: expected a {', '.join(MODEL_SUFFIXES)} file or a "
                          "registered model name")
-    names = _registered_names()
-    if text not in names:
-        raise UserError(f"unknown model {text!r}: expected a {', '.join(MODEL_SUFFIXES)} file or a registered "
-                         f"model name ({', '.join(names)})")
+    try:
+        check_model_name(text, task="saliency")  # before TensorFlow is imported
+    except UserError as err:
+        raise UserError(f"{err}; or give a {', '.join(MODEL_SUFFIXES)} model file") from None
     return KerasRunner(_pretrained(text), name=text)

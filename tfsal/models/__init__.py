@@ -4,7 +4,8 @@
 first use, of a builder (``tfsal.models.fastsal_a``) or of the registry (``create_model``, ``list_models``, ...):
 :func:`_load_builders` imports every public module of this package, each registering its models. A new model file
 in ``tfsal/models/`` registers itself this way without an edit here (add its builder to ``_LAZY`` to make it a
-``tfsal.models`` attribute).
+``tfsal.models`` attribute, and its names to ``_registry.NAMES``, the table :func:`known_names` and
+:func:`check_model_name` read without importing a builder).
 
 Example:
     >>> from tfsal.models import create_model, list_models
@@ -18,7 +19,8 @@ import sys
 
 from tfsal.models import _registry
 from tfsal.models._pretrained import DEFAULT_MODEL, DEFAULT_WEIGHTS, shipped_weights
-from tfsal.models._registry import create_model, list_models, load_pretrained, model_info, register_model
+from tfsal.models._registry import (check_model_name, create_model, known_names, list_models, load_pretrained,
+                                    model_info, register_model)
 
 # name → module holding it, imported on first use (PEP 562)
 _LAZY = {
@@ -46,6 +48,8 @@ _LAZY = {
 __all__ = [
     "create_model",
     "list_models",
+    "known_names",
+    "check_model_name",
     "model_info",
     "register_model",
     "count_flops",

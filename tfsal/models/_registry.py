@@ -6,13 +6,34 @@ imports no builder (and no Keras): the package front door (``tfsal/models/__init
 ``import tfsal.models`` (and :mod:`tfsal.runtime`, which runs ``.tflite`` files without TensorFlow) stays cheap.
 """
 import dataclasses
+import difflib
 
 from tfsal.errors import UserError
 from tfsal.models._pretrained import DEFAULT_MODEL, DEFAULT_WEIGHTS, SHIPPED, shipped_names
 
 __all__ = ["register_model", "create_model", "list_models", "model_info", "ModelEntry", "OUTPUT_KINDS", "PREPROCESSING",
            "TASKS", "registered_name", "model_facts", "load_pretrained", "set_loader",
-           "load_builders"]
+           "load_builders", "NAMES", "known_names", "check_model_name"]
+
+#: Every name the builder modules register (aliases included) → ``(task, alias_of)``, written out so that a name is
+#: checked without importing a builder, Keras or TensorFlow (``tfsal predict nosuchmodel ...`` fails at once).
+#: ``tests/test_models.py`` checks this table against the registry once every builder is loaded: a new model's
+#: ``register_model`` call adds its row here.
+NAMES = {
+    "baseline-resnet50": ("classifier", None),
+    "deepgaze2": ("saliency", None),
+    "fastsal": ("saliency", "fastsal-a"),
+    "fastsal-a": ("saliency", None),
+    "fastsal-c": ("saliency", None),
+    "modulated-resnet50": ("classifier", None),
+    "salnet": ("saliency", None),
+    "shallow": ("saliency", None),
+    "shallow-bn": ("saliency", None),
+    "table4-efficientnetb0": ("saliency", None),
+    "table4-mobilenetv2": ("saliency", None),
+    "vgg16-encdec": ("saliency", None),
+    "vgg19-encdec": ("saliency", None),
+}
 
 #: What a model's output is, by kind: its meaning for an app, and the range of its values (``None``: unbounded).
 OUTPUT_KINDS = {
@@ -211,12 +232,62 @@ def model_info(name):
     Raises:
         ValueError: the name is not registered; the message lists the registered names.
     """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        check_model_name(name, task=None)  # an unknown name is refused before any builder (and Keras) is imported
     try:
         return _entries()[name]
     except KeyError:
-        raise UserError(
-            f"unknown model {name!r}; expected one of: {', '.join(list_models(include_aliases=True))}"
-        ) from None
+        raise _unknown_model(name, None) from None
+
+
+def known_names(include_aliases=True, task="saliency"):
+    """Sorted registered names, known without importing a builder: :data:`NAMES` and the models registered so far.
+
+    Args:
+        include_aliases: also list alias names (``fastsal``).
+        task: only the names of this :data:`TASKS` value; ``None`` for every name.
+
+    Returns:
+        A list of names.
+
+    Example:
+        >>> "fastsal" in known_names()
+        True
+    """
+    table = {n: (e.task, e.alias_of) for n, e in _REGISTRY.items()}
+    table.update({n: v for n, v in NAMES.items() if n not in table})
+    return sorted(n for n, (t, alias) in table.items()
+                  if (include_aliases or alias is None) and (task is None or t == task))
+
+
+def _unknown_model(name, task):
+    names = known_names(include_aliases=True, task=task)
+    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    return UserError(f"unknown model {name!r}{hint}; expected one of: {', '.join(names)} (`tfsal models` lists them "
+                     "with their shipped weights)")
+
+
+def check_model_name(name, task=None):
+    """``name`` when it is a registered model name (of ``task``), checked without importing a builder or Keras.
+
+    Args:
+        name: the name to check.
+        task: a :data:`TASKS` value the model must have; ``None``: any.
+
+    Returns:
+        ``name``.
+
+    Raises:
+        UserError: an unknown name; the message suggests close names and lists the registered ones.
+
+    Example:
+        >>> check_model_name("fastsal-a")
+        'fastsal-a'
+    """
+    if not isinstance(name, str) or name not in known_names(include_aliases=True, task=task):
+        raise _unknown_model(name, task)
+    return name
 
 
 def create_model(name, **kwargs):
