@@ -118,6 +118,15 @@ def test_constant_map_gives_the_centre_crop():
                 assert (x, y) == ((W - w) // 2, (H - h) // 2)
 
 
+def test_mass_names_the_default_rule(rng):
+    m = rng.random((12, 16)) ** 3
+    for a in ("1:1", "16:9"):
+        default = C.crop_box(m, a, 0.5, image_shape=(600, 800))
+        assert C.crop_box(m, a, 0.5, image_shape=(600, 800), method="mass") == default
+        assert default.box[:2] == C.best_window(m, default.box[2:], image_shape=(600, 800))[:2]
+    assert "mass" in C.METHODS
+
+
 def test_argmax_rule_and_sizes():
     m = np.zeros((60, 80))
     m[10, 70] = 1.0
