@@ -397,6 +397,8 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--io-dtype", default=None, help="int8 only: uint8 (default) or int8 input and output.")
 @click.option("--calibration", default=None, help="int8 only: folder of real images (default: demo train images).")
 @click.option("--num-calibration", type=POSITIVE_INT, default=None, help="int8 only: at most N calibration images (100).")
+@click.option("--float-ops", default=None, help="int8 only: layers kept float32: auto (default: the model's own list, "
+              "FastSal: its decoder) | none (all int8) | comma-separated layer-name prefixes.")
 @click.option("--parity-images", default=None, help="Folder of images for the parity check (default: the demo val "
               "images).")
 @click.option("--num-parity", type=POSITIVE_INT, default=None, help="At most N parity images (default 100).")

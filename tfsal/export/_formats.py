@@ -41,7 +41,7 @@ class Format:
 #: The export formats by name.
 EXPORTERS = {
     "tflite": Format("tflite", ".tflite", "LiteRT interpreter (ai-edge-litert)",
-                     ("quantize", "io_dtype", "calibration", "num_calibration"), _tflite.QUANTIZE_MODES,
+                     ("quantize", "io_dtype", "calibration", "num_calibration", "float_ops"), _tflite.QUANTIZE_MODES,
                      _tflite.convert, TFLiteRunner, _tflite.describe_io),
     "onnx": Format("onnx", ".onnx", "ONNX Runtime (optional: pip install onnxruntime tf2onnx)", (), ("onnx",),
                    _onnx.convert, OnnxRunner, _onnx.describe_io, _onnx.check_available),
