@@ -156,7 +156,7 @@ def phase_int8(model, best, sigma, work):
     info = _json(record) if os.path.isfile(record) else {}
     if "plain_parity" not in info:
         plain = export_model(blurred, out=os.path.join(folder, "plain_int8.tflite"), quantize="int8", min_cc=0,
-                             overwrite=True, progress=False)
+                             overwrite=True, progress=False, float_ops="none")
         info = {"plain_parity": plain.parity["cc_mean"], "model": blurred, "rounds": []}
         _json(record, info)
         _log(f"{model}: plain int8 parity CC {plain.parity['cc_mean']:.4f}")
@@ -216,7 +216,8 @@ def _export_shipped(model, name, mode, work):
     if not os.path.isfile(out):
         path = os.path.join(work, f"shipped_{name}.keras")
         load_pretrained(model, name).save(path)
-        r = export_model(path, out=out, quantize=mode, overwrite=True, progress=False, min_cc=0)
+        r = export_model(path, out=out, quantize=mode, overwrite=True, progress=False, min_cc=0,
+                         **({"float_ops": "none"} if mode == "int8" else {}))  # the files as shipped: all int8
         _log(f"{model} {name} {mode}: parity CC {r.parity['cc_mean']:.4f}, {r.size_bytes / 1e6:.2f} MB")
     if mode == "int8" and model == EXPORT_MODEL:
         for p in (out, out + ".json"):

@@ -130,6 +130,8 @@ CASES = [
     ("export-out-exists", "export {ws}/tiny.keras --out {ws}/existing.tflite", 1, ["existing.tflite", "already exists"]),
     ("export-quantize", "export {ws}/tiny.keras --quantize int4", 1, ["'int4'"]),
     ("export-io-dtype", "export {ws}/tiny.keras --quantize float16 --io-dtype uint8", 1, ["io_dtype 'uint8'"]),
+    ("export-float-ops", "export {ws}/tiny.keras --quantize float16 --float-ops dec", 1,
+     ["float_ops='dec'", "only applies to quantize='int8'"]),
     ("benchmark-missing", "benchmark {ws}/nope.tflite", 1, ["nope.tflite", "does not exist"]),
     ("benchmark-suffix", "benchmark {ws}/model.h5", 1, ["model.h5", "expected a"]),
     ("evaluate-unknown", "evaluate centre-bais", 1, ["centre-bais"]),

@@ -408,11 +408,13 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--io-dtype", default=None, help="int8 only: uint8 (default) or int8 input and output.")
 @click.option("--calibration", default=None, help="int8 only: folder of real images (default: demo train images).")
 @click.option("--num-calibration", type=POSITIVE_INT, default=None, help="int8 only: at most N calibration images (100).")
+@click.option("--float-ops", default=None, help="int8 only: layers kept float32: auto (default: the model's own list, "
+              "FastSal: its decoder) | none (all int8) | comma-separated layer-name prefixes.")
 @click.option("--parity-images", default=None, help="Folder of images for the parity check (default: the demo val "
               "images).")
 @click.option("--num-parity", type=POSITIVE_INT, default=None, help="At most N parity images (default 100).")
 @click.option("--min-cc", type=CORRELATION, default=None, help="Fail below this mean parity CC (default 0.999 float, "
-              "0.99 dynamic/int8).")
+              "0.99 dynamic/int8, 0.98 int8 with the model's float layers)."))
 @click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C / FastSal-A without the exact graph folds.")
 @click.option("--no-metadata", is_flag=True, default=None,
               help="TFLite: write no TFLite Model Metadata into the file (written by default: MediaPipe, ML Binding).")

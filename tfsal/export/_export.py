@@ -11,11 +11,12 @@ from tfsal._io import sha256_file, write_json
 from tfsal._quiet import quiet_block
 from tfsal._version import __version__
 from tfsal.errors import UserError
-from tfsal.export._formats import DEFAULT_MIN_CC, EXPORTERS
+from tfsal.export._formats import DEFAULT_MIN_CC, EXPORTERS, SELECTIVE_INT8_MIN_CC
 from tfsal.export._inputs import DEFAULT_NUM_CALIBRATION, calibration_images, load, prepare_images
 from tfsal.export._inputs import parity_images as _parity_inputs
 from tfsal.export._metadata import OVERRIDABLE, SHIPPED_WEIGHTS_LICENSE, UNKNOWN_WEIGHTS_LICENSE
 from tfsal.export._parity import parity_check
+from tfsal.export._selective import op_precisions, resolve_float_layers
 from tfsal.export._tflite import IO_DTYPES
 from tfsal.models import model_info
 from tfsal.models._registry import model_facts
@@ -85,8 +86,11 @@ class _Settings:
     num_parity: int
     min_cc: float
     progress: bool
+    float_ops: str | None = None  # int8 only: "auto", "none" or the user's prefixes (as given)
     calibration_images: object = None  # filled in once the model's input size is known
+    float_layers: tuple = ()  # int8 only: the layer-name prefixes kept float, once the model is known
     metadata: object = None  # TFLite Model Metadata: the overrides dict, then the facts (None: write none)
+    min_cc_default: bool = False  # min_cc was not given (an int8 file with float layers then uses its own default)
 
 
 def _metadata_overrides(metadata):
@@ -104,13 +108,13 @@ def _metadata_overrides(metadata):
 
 
 def _validate(format, quantize, io_dtype, calibration, num_calibration, num_parity, min_cc, progress,
-              metadata=None):
+              metadata=None, float_ops=None):
     """All argument checks of :func:`export_model`, before anything is loaded."""
     if format not in EXPORTERS:
         raise UserError(f"unknown export format {format!r}; expected one of {', '.join(EXPORTERS)}")
     fmt = EXPORTERS[format]
     given = {"quantize": quantize, "io_dtype": io_dtype, "calibration": calibration,
-             "num_calibration": num_calibration, "metadata": metadata}
+             "num_calibration": num_calibration, "metadata": metadata, "float_ops": float_ops}
     for name, value in given.items():
         if value is not None and name not in fmt.options:
             raise UserError(f"option {name}={value!r} is not supported by format {format!r} (its options: "
@@ -119,7 +123,7 @@ def _validate(format, quantize, io_dtype, calibration, num_calibration, num_pari
     if mode not in fmt.modes:
         raise UserError(f"unknown quantize option {mode!r}; expected one of {', '.join(fmt.modes)}")
     if mode != "int8":
-        for name in ("calibration", "num_calibration"):
+        for name in ("calibration", "num_calibration", "float_ops"):
             if given[name] is not None:
                 raise UserError(f"option {name}={given[name]!r} only applies to quantize='int8'; got {mode!r}")
     allowed_io = IO_DTYPES.get(mode, ("float32",))
@@ -135,7 +139,15 @@ def _validate(format, quantize, io_dtype, calibration, num_calibration, num_pari
                             "num_calibration"),
         checks.positive_int(num_parity, "num_parity"),
         DEFAULT_MIN_CC[mode] if min_cc is None else checks.correlation(min_cc, "min_cc"), bool(progress),
-        metadata=_metadata_overrides(metadata) if "metadata" in fmt.options else None)
+        _float_ops_spec(float_ops) if mode == "int8" else None,
+        metadata=_metadata_overrides(metadata) if "metadata" in fmt.options else None, min_cc_default=min_cc is None)
+
+
+def _float_ops_spec(float_ops):
+    """``float_ops`` as ``"auto"``, ``"none"`` or a comma-separated string of prefixes (checked)."""
+    if float_ops is None:
+        return "auto"
+    return float_ops if float_ops in ("auto", "none") else ",".join(resolve_float_layers(float_ops, ()))
 
 
 def _output_paths(out, loaded, name, settings, overwrite):
@@ -202,8 +214,25 @@ def _sidecar(out, settings, model, loaded, facts, io, fold_facts, written, parit
         "folded": bool(fold_facts), **fold_facts,
         "ops": ops, "size_bytes": size, "export_seconds": round(seconds, 2),
         "calibration": {"images": cal_desc, "num_images": len(rep)} if rep is not None else None,
+        "int8_float": _float_facts(out, settings) if settings.quantize == "int8" else None,
         "parity": parity, "parity_passed": bool(parity["cc_mean"] >= settings.min_cc),
     }
+
+
+def _float_facts(out, settings):
+    """The sidecar's record of the int8 file's float ops: the requested layers and the ops that compute in float."""
+    precisions = op_precisions(out)
+    return {"float_ops": settings.float_ops, "layers": list(settings.float_layers),
+            "float_op_counts": precisions.get("float32", {}),
+            "int8_op_counts": _sum_counts(precisions.get(dt, {}) for dt in ("int8", "uint8"))}
+
+
+def _sum_counts(rows):
+    total = {}
+    for row in rows:
+        for k, v in row.items():
+            total[k] = total.get(k, 0) + v
+    return dict(sorted(total.items()))
 
 
 def _parity_error(out, sidecar, parity, settings):
@@ -211,7 +240,8 @@ def _parity_error(out, sidecar, parity, settings):
         f"parity check failed for {out!r}: mean CC {parity['cc_mean']:.5f} (min {parity['cc_min']:.5f}) against "
         f"the Keras model on {parity['num_images']} images is below the threshold {settings.min_cc}; the file and "
         f"{sidecar!r} were written for inspection"
-        + ("; `tfsal int8-finetune MODEL.keras --out NEW.keras` (tfsal.quantize.int8_finetune) fine-tunes a "
+        + (f"; float layers {list(settings.float_layers) or 'none'}: `--float-ops PREFIX,...` keeps more layers float, "
+           "or `tfsal int8-finetune MODEL.keras --out NEW.keras` (tfsal.quantize.int8_finetune) fine-tunes a "
            "model so that its int8 export matches it (export/README.md)" if settings.quantize == "int8" else ""))
 
 
@@ -234,7 +264,7 @@ def _convert_and_check(net, model, out, settings, par, par_desc):
 
 def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None, calibration=None,
                  num_calibration=None, parity_images=None, num_parity=100, min_cc=None, fold=True, overwrite=False,
-                 progress=True, registered_name=None, metadata=None):
+                 progress=True, registered_name=None, metadata=None, float_ops=None):
     """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
 
     Args:
@@ -249,7 +279,8 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
         parity_images: a folder of images, a list of paths / RGB arrays, or ``None`` for
             :func:`default_parity_images` (the demo val split).
         num_parity: at most this many parity images.
-        min_cc: fail when the mean parity CC is below this (default :data:`DEFAULT_MIN_CC` for the mode).
+        min_cc: fail when the mean parity CC is below this (default :data:`DEFAULT_MIN_CC` for the mode; an int8
+            file that keeps the registry's float layers: :data:`SELECTIVE_INT8_MIN_CC`, 0.98).
         fold: convert the registry's ``export_fold`` rewrite of the model where it has one (FastSal-C's decoder,
             FastSal-A's head: exact rewrites; the parity reference is always the unfolded model).
         overwrite: replace an existing output file and sidecar.
@@ -262,6 +293,11 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
             description, version, author, licence: :mod:`tfsal.export._metadata`), read by MediaPipe Tasks and
             Android Studio's ML Model Binding; ``False`` writes none; a dict overrides ``name``, ``description``,
             ``version``, ``author`` or ``license``.
+        float_ops: int8 only: which layers stay float32 in the file (builtin float ops between QUANTIZE /
+            DEQUANTIZE): ``"auto"`` (default; the registry entry's ``int8_float_layers``: FastSal's decoder, none for
+            other models), ``"none"`` (every op int8; a shipped name then loads its int8-ready weights), or
+            layer-name prefixes (a comma-separated string or a list). The sidecar's ``int8_float`` records them and
+            the file's float / int8 op counts.
 
     Returns:
         An :class:`ExportResult`. The sidecar also records the file's ``sha256``, the ``resize`` method
@@ -279,8 +315,9 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
         >>> print(r.summary())  # doctest: +SKIP
     """
     settings = _validate(format, quantize, io_dtype, calibration, num_calibration, num_parity, min_cc, progress,
-                         metadata)
-    loaded = load(model, settings.quantize)
+                         metadata, float_ops)
+    # A shipped name's int8-ready weights are for a plain full-integer file only (float decoder: the float weights).
+    loaded = load(model, "int8" if settings.float_ops == "none" else None)
     keras_model = loaded.model
     out, sidecar = _output_paths(out, loaded, keras_model.name, settings, overwrite)
     h, w = keras_model.input_shape[1:3]
@@ -296,6 +333,11 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
                                                                           settings.metadata))
     cal_desc = None  # calibration and parity images are read before the slow conversion: bad input fails fast
     if settings.mode == "int8":
+        entry = model_info(facts["registered_name"]) if facts["registered_name"] else None
+        default = entry.int8_float_layers if entry is not None else ()
+        settings = dataclasses.replace(settings, float_layers=resolve_float_layers(settings.float_ops, default))
+        if settings.min_cc_default and settings.float_ops == "auto" and settings.float_layers:
+            settings = dataclasses.replace(settings, min_cc=SELECTIVE_INT8_MIN_CC)
         rep, cal_desc = calibration_images((h, w), settings.calibration, settings.num_calibration)
         settings = dataclasses.replace(settings, calibration_images=rep)
     par_paths, par_desc = _parity_inputs(parity_images, settings.num_parity)

@@ -8,7 +8,7 @@ import dataclasses
 from tfsal.export import _onnx, _tflite
 from tfsal.runtime import OnnxRunner, TFLiteRunner
 
-__all__ = ["Format", "EXPORTERS", "FORMATS", "DEFAULT_MIN_CC"]
+__all__ = ["Format", "EXPORTERS", "FORMATS", "DEFAULT_MIN_CC", "SELECTIVE_INT8_MIN_CC"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,8 @@ class Format:
 #: The export formats by name.
 EXPORTERS = {
     "tflite": Format("tflite", ".tflite", "LiteRT interpreter (ai-edge-litert)",
-                     ("quantize", "io_dtype", "calibration", "num_calibration", "metadata"), _tflite.QUANTIZE_MODES,
+                     ("quantize", "io_dtype", "calibration", "num_calibration", "metadata",
+                      "float_ops"), _tflite.QUANTIZE_MODES,
                      _tflite.convert, TFLiteRunner, _tflite.describe_io),
     "onnx": Format("onnx", ".onnx", "ONNX Runtime (optional: pip install onnxruntime tf2onnx)", (), ("onnx",),
                    _onnx.convert, OnnxRunner, _onnx.describe_io, _onnx.check_available),
@@ -52,3 +53,8 @@ FORMATS = {name: {"suffix": f.suffix, "runtime": f.runtime, "options": f.options
 
 #: Parity thresholds on the mean CC between the exported file's maps and the Keras model's maps, per mode.
 DEFAULT_MIN_CC = {"none": 0.999, "float16": 0.999, "dynamic": 0.99, "int8": 0.99, "onnx": 0.999}
+#: The default parity threshold of an int8 file whose registry entry keeps layers float (``int8_float_layers``,
+#: FastSal-A's decoder): the float decoder carries the int8 encoder's small errors into logits of about ±1400, so the
+#: map's CC with the Keras model is lower (0.9859 for the shipped FastSal-A on the demo val images) while its scores
+#: stay within 0.03 NSS of the float model (OSIE test −0.012, EyeCrowd test −0.020; experiments/int8_options.py).
+SELECTIVE_INT8_MIN_CC = 0.98

@@ -14,6 +14,7 @@ from tfsal._io import atomic_write
 from tfsal._progress import Progress
 from tfsal.errors import UserError
 from tfsal.export._metadata import add_metadata
+from tfsal.export._selective import float_nodes, quantize_calibrated
 
 __all__ = ["QUANTIZE_MODES", "IO_DTYPES", "tflite_ops", "share_identical_vectors", "convert", "describe_io"]
 
@@ -77,7 +78,9 @@ def _unsupported_op_error(err):
     )
 
 
-def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
+def frozen_converter(model):
+    """A ``TFLiteConverter`` of ``model`` at batch 1 with its weights frozen to constants, builtin ops only (no
+    quantisation set yet; e.g. for ``tf.lite.experimental.QuantizationDebugger``)."""
     import tensorflow as tf
 
     h, w, ch = model.input_shape[1:]
@@ -95,6 +98,15 @@ def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False
+    return converter
+
+
+def _convert_tflite(model, quantize, io_dtype, rep_images, progress, float_layers=(), strict=True):
+    """The ``.tflite`` bytes of ``model``; int8 with ``float_layers`` (layer-name prefixes) keeps those layers' ops
+    float32 (:mod:`tfsal.export._selective`; ``strict``: refuse a prefix that matches no op)."""
+    import tensorflow as tf
+
+    converter = frozen_converter(model)
     if quantize == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -116,8 +128,13 @@ def _convert_tflite(model, quantize, io_dtype, rep_images, progress):
                 bar.close()
 
         converter.representative_dataset = representative
+        if float_layers:  # calibrate once, then quantise all but the float layers' ops
+            converter._experimental_calibrate_only = True
     try:
-        return converter.convert()
+        content = converter.convert()
+        if quantize == "int8" and float_layers:
+            content = quantize_calibrated(content, io_dtype, float_nodes(content, float_layers, strict)[0])
+        return content
     except Exception as err:  # ConverterError and friends
         text = str(err)
         if "neither a custom op nor a flex op" in text or "not supported" in text.lower() or "Flex" in text:
@@ -170,7 +187,7 @@ def convert(net, out, settings):
         net: the ``keras.Model`` to convert (folded where the registry says so).
         out: the file to write (atomically).
         settings: the validated export settings (``quantize``, ``io_dtype``, ``calibration_images``, ``progress``,
-            ``metadata``: the facts of :func:`tfsal.export._metadata.add_metadata`, or ``None`` for none).
+            ``metadata``: the facts of :func:`tfsal.export._metadata.add_metadata`, or ``None`` for none), ``float_layers``.
 
     Returns:
         ``{op name: count}`` of the written file.
@@ -179,7 +196,7 @@ def convert(net, out, settings):
         ValueError: the converted model contains a non-builtin (Flex, custom) or resource-variable op.
     """
     content = _convert_tflite(net, settings.quantize, settings.io_dtype, settings.calibration_images,
-                              settings.progress)
+                              settings.progress, settings.float_layers, settings.float_ops != "auto")
     if settings.metadata is not None:  # TFLite Model Metadata (MediaPipe Tasks, ML Model Binding): _metadata.py
         content = add_metadata(content, settings.metadata)
     content = share_identical_vectors(content)

@@ -90,6 +90,9 @@ class ModelEntry:
         export_fold: ``None`` or a function ``model -> (equivalent keras.Model, sidecar facts dict) | None`` that
             :func:`tfsal.export.export_model` converts instead of the model (an exact rewrite that runs faster,
             e.g. FastSal's folds, :mod:`tfsal.models._fastsal_fold`).
+        int8_float_layers: layer-name prefixes whose ops a full-integer TFLite export keeps float32 by default
+            (``tfsal export --quantize int8 --float-ops auto``; FastSal: its decoder, export/README.md); ``()``: all
+            int8.
     """
 
     name: str
@@ -106,6 +109,7 @@ class ModelEntry:
     task: str = "saliency"
     test_kwargs: dict = dataclasses.field(default_factory=dict)
     export_fold: object = None
+    int8_float_layers: tuple = ()
 
     @property
     def value_range(self):
@@ -162,7 +166,7 @@ def _entries():
 
 def register_model(name, *, default_input_shape, test_input_shape, paper=None, recipe=None, aliases=(),
                    start_weights=None, start_recipe=None, preprocessing=None, output_kind="sigmoid", task="saliency",
-                   test_kwargs=None, export_fold=None):
+                   test_kwargs=None, export_fold=None, int8_float_layers=()):
     """Decorator that registers a model builder under ``name`` (and optional aliases).
 
     Args:
@@ -179,6 +183,7 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
         task: ``"saliency"`` or ``"classifier"`` (:data:`TASKS`).
         test_kwargs: extra builder arguments for the parametrised model test.
         export_fold: the export's graph rewrite hook (see :class:`ModelEntry`).
+        int8_float_layers: layer-name prefixes an int8 export keeps float by default (see :class:`ModelEntry`).
 
     Returns:
         The decorator; the builder is returned unchanged.
@@ -214,6 +219,7 @@ def register_model(name, *, default_input_shape, test_input_shape, paper=None, r
                 task=task,
                 test_kwargs=dict(test_kwargs or {}),
                 export_fold=export_fold,
+                int8_float_layers=tuple(int8_float_layers),
             )
         return builder
 

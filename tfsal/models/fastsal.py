@@ -80,6 +80,11 @@ _BN = {"momentum": 0.9, "epsilon": 1e-5}
 
 # What the registry knows of both FastSal models: sizes, recipes (from scratch / from the pretrained start), start,
 # input normalisation inside the model, output kind.
+#: The layers a FastSal-A int8 export keeps float32 by default (FastSal-C: none yet, unmeasured): the decoder after the encoder (adaptation convs,
+#: decoder blocks / upsampling, the folds' layers, output conv, sigmoid, blur). Its residual stream and logits span
+#: ±1400 where the sigmoid reads ±10 (export/README.md "Selective int8"); the MobileNetV2 encoder stays int8.
+INT8_FLOAT_LAYERS = ("fastsal_adapt", "fastsal_dec", "fastsal_up", "fastsal_fold", "fastsal_out", "fastsal_blur")
+
 _REGISTRY_FACTS = {"default_input_shape": (192, 256, 3), "test_input_shape": (64, 96, 3), "recipe": "fastsal",
                    "start_weights": IMAGENET_DOGS, "start_recipe": "fastsal-pretrained",
                    "preprocessing": "mobilenet", "output_kind": "sigmoid"}
@@ -244,6 +249,7 @@ def fastsal_c(input_shape=(192, 256, 3), weights=None, output_activation="sigmoi
     paper=PAPER_A,
     aliases=("fastsal",),
     export_fold=export_fold,
+    int8_float_layers=INT8_FLOAT_LAYERS,
     **_REGISTRY_FACTS,
 )
 @_documented
