@@ -262,6 +262,18 @@ def _convert_and_check(net, model, out, settings, par, par_desc):
     return (ops, size, seconds), parity, io
 
 
+def _int8_settings(settings, registered_name, size):
+    """The int8 export's float layers (the registry's ``int8_float_layers`` for ``"auto"``), its parity threshold
+    and calibration images: ``(settings, calibration description)``."""
+    entry = model_info(registered_name) if registered_name else None
+    default = entry.int8_float_layers if entry is not None else ()
+    settings = dataclasses.replace(settings, float_layers=resolve_float_layers(settings.float_ops, default))
+    if settings.min_cc_default and settings.float_ops == "auto" and settings.float_layers:
+        settings = dataclasses.replace(settings, min_cc=SELECTIVE_INT8_MIN_CC)
+    rep, cal_desc = calibration_images(size, settings.calibration, settings.num_calibration)
+    return dataclasses.replace(settings, calibration_images=rep), cal_desc
+
+
 def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None, calibration=None,
                  num_calibration=None, parity_images=None, num_parity=100, min_cc=None, fold=True, overwrite=False,
                  progress=True, registered_name=None, metadata=None, float_ops=None):
@@ -288,16 +300,12 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
         registered_name: the model's registered name (e.g. ``"fastsal-a"``) for the sidecar's facts (preprocessing,
             output kind and range, :func:`tfsal.models._registry.model_facts`) and its fold; ``None`` → from its
             Keras name.
-        metadata: TFLite only: ``None`` (default) or ``True`` writes TFLite Model Metadata into the file (input
-            ``image``: RGB, normalisation mean 0 / std 1 = raw pixels; output ``saliency`` and its range; name,
-            description, version, author, licence: :mod:`tfsal.export._metadata`), read by MediaPipe Tasks and
-            Android Studio's ML Model Binding; ``False`` writes none; a dict overrides ``name``, ``description``,
-            ``version``, ``author`` or ``license``.
-        float_ops: int8 only: which layers stay float32 in the file (builtin float ops between QUANTIZE /
-            DEQUANTIZE): ``"auto"`` (default; the registry entry's ``int8_float_layers``: FastSal's decoder, none for
-            other models), ``"none"`` (every op int8; a shipped name then loads its int8-ready weights), or
-            layer-name prefixes (a comma-separated string or a list). The sidecar's ``int8_float`` records them and
-            the file's float / int8 op counts.
+        metadata: TFLite only: ``None``/``True`` (default) writes TFLite Model Metadata (input ``image``, output
+            ``saliency``, licence; :mod:`tfsal.export._metadata`) for MediaPipe Tasks and ML Model Binding;
+            ``False`` writes none; a dict overrides ``name``, ``description``, ``version``, ``author``, ``license``.
+        float_ops: int8 only: layers kept float32 (builtin float ops): ``"auto"`` (default; the entry's
+            ``int8_float_layers``: FastSal-A's decoder), ``"none"`` (all int8; a shipped name loads its int8-ready
+            weights) or layer-name prefixes (string or list); recorded in the sidecar's ``int8_float``.
 
     Returns:
         An :class:`ExportResult`. The sidecar also records the file's ``sha256``, the ``resize`` method
@@ -333,13 +341,7 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
                                                                           settings.metadata))
     cal_desc = None  # calibration and parity images are read before the slow conversion: bad input fails fast
     if settings.mode == "int8":
-        entry = model_info(facts["registered_name"]) if facts["registered_name"] else None
-        default = entry.int8_float_layers if entry is not None else ()
-        settings = dataclasses.replace(settings, float_layers=resolve_float_layers(settings.float_ops, default))
-        if settings.min_cc_default and settings.float_ops == "auto" and settings.float_layers:
-            settings = dataclasses.replace(settings, min_cc=SELECTIVE_INT8_MIN_CC)
-        rep, cal_desc = calibration_images((h, w), settings.calibration, settings.num_calibration)
-        settings = dataclasses.replace(settings, calibration_images=rep)
+        settings, cal_desc = _int8_settings(settings, facts["registered_name"], (h, w))
     par_paths, par_desc = _parity_inputs(parity_images, settings.num_parity)
     par = prepare_images(par_paths, (h, w))
     net, fold_facts = _fold(keras_model, facts["registered_name"]) if fold else (keras_model, {})
