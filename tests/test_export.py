@@ -164,7 +164,9 @@ def test_export_int8_io_and_calibration_folder(tmp_path, images, io_dtype):
                      num_calibration=2, parity_images=images, min_cc=0.9, progress=False)
     meta = r.metadata
     assert meta["input"]["dtype"] == io_dtype and meta["output"]["dtype"] == io_dtype
-    assert meta["input"]["quantization"]["scale"] > 0 and meta["calibration"]["num_images"] == 2
+    # 2 calibration images: the input range is still pinned to raw bytes (scale 1; MediaPipe, Bitmap bytes)
+    assert meta["input"]["quantization"] == {"scale": 1.0, "zero_point": 0 if io_dtype == "uint8" else -128}
+    assert meta["calibration"]["num_images"] == 2
     assert ("signed" if io_dtype == "int8" else "unsigned") in meta["output"]["read"]
     assert meta["calibration"]["images"] == os.path.basename(images)  # no absolute path
     assert r.parity["cc_mean"] >= 0.9
