@@ -43,7 +43,8 @@ def main(argv=None):
             from tfsal.export import export_model
 
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            export_model("fastsal-a", out=path, format="tflite", quantize="int8", progress=False)
+            export_model("fastsal-a", out=path, format="tflite", quantize="int8", progress=False,
+                         float_ops="none")  # the full-int8 file, as profiled in docs/performance.md
         result = profile_op_classes(path, threads=args.threads, rounds=args.rounds, runs=args.runs,
                                     warmup=args.warmup)
     print(f"{os.path.basename(path)}: " + format_op_classes(result))
