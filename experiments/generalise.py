@@ -45,6 +45,14 @@ FINETUNE = {"recipe": "fastsal-pretrained", "epochs": 1, "learning_rate": 1e-4, 
             "int8_ready": False, "seed": 0}
 FINETUNE_SECONDS = 240
 TTA_ARMS = ("control at 224x320",)
+# longer schedules from the shipped weights (selection on val: best epoch by val loss, then the blur σ by NSS + CC):
+# name -> (model, train() options). FastSal-A at the 224x320 the resolution phase favours; FastSal-C at the size of
+# export/'s int8 file (its latency target), whose shipped weights stopped at 35 min (1 epoch + part of a second).
+LONG = {
+    "A 224x320 8 epochs": ("fastsal-a", {"image_size": (224, 320), "epochs": 8, "learning_rate": 2e-4}),
+    "C 192x256 3 epochs": ("fastsal-c", {"image_size": (192, 256), "epochs": 3, "learning_rate": 1e-4}),
+}
+LONG_COMMON = {"recipe": "fastsal-pretrained", "output_blur": "auto", "int8_ready": False, "seed": 0}
 
 
 def _log(msg):
@@ -192,14 +200,15 @@ def phase_resolution(res, work):
             res.put(row, **_export(with_flip_tta(net) if tta else net, "fastsal-a", out, "float16"))
 
 
-def _start_file(work, prior_grid):
-    """A ``.weights.h5`` of FastSal-A (no blur; with the zero prior when ``prior_grid``) holding the shipped weights."""
-    from tfsal.models import fastsal_a, load_pretrained
+def _start_file(work, prior_grid, model="fastsal-a"):
+    """A ``.weights.h5`` of ``model`` (no blur; with the zero prior when ``prior_grid``) holding the shipped weights."""
+    from tfsal.models import create_model, load_pretrained
 
-    path = os.path.join(work, "finetune", f"start{'_prior' if prior_grid else ''}.weights.h5")
+    tag = "" if model == "fastsal-a" else "_" + model
+    path = os.path.join(work, "finetune", f"start{tag}{'_prior' if prior_grid else ''}.weights.h5")
     if not os.path.isfile(path):
-        shipped = {layer.name: layer for layer in load_pretrained("fastsal-a", WEIGHTS).layers}
-        net = fastsal_a(prior_grid=prior_grid)
+        shipped = {layer.name: layer for layer in load_pretrained(model, WEIGHTS).layers}
+        net = create_model(model, weights=None, **({"prior_grid": prior_grid} if prior_grid else {}))
         for layer in net.layers:
             if layer.weights and layer.name != "fastsal_prior":
                 layer.set_weights(shipped[layer.name].get_weights())
@@ -238,6 +247,34 @@ def phase_finetune(res, work, seconds=FINETUNE_SECONDS):
             res.put(row, phase="finetune", arm=arm, tta=True, run=out, scores=score(net, row))
 
 
+def phase_long(res, work, arms):
+    """Each arm of :data:`LONG` trains from its shipped weights with the recipe's linear decay; ``best.keras`` scored
+    as it is and with flip TTA folded in."""
+    import keras
+
+    from tfsal.models import with_flip_tta
+    from tfsal.train import train
+
+    for arm in arms:
+        model, options = LONG[arm]
+        out = os.path.join(work, "long", arm.replace(" ", "_"))
+        if not os.path.isfile(os.path.join(out, "best.keras")):
+            train(model, data=DATA, weights=_start_file(work, None, model), out=out, verbose=2,
+                  **{**LONG_COMMON, **options})
+        metrics = json.load(open(os.path.join(out, "metrics.json")))
+        history = open(os.path.join(out, "history.csv")).read().strip().splitlines()
+        for tta in (False, True):
+            row = f"{LABEL[model]} `{WEIGHTS}` trained on: {arm}" + (" + flip TTA" if tta else "")
+            if res.has(row):
+                continue
+            net = keras.models.load_model(os.path.join(out, "best.keras"), compile=False)
+            res.put(row, phase="long", arm=arm, model=model, tta=tta, run=out,
+                    options={k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+                    train_seconds=metrics.get("train_seconds"), history=history,
+                    sigma=metrics.get("output_blur", {}).get("sigma"),
+                    scores=score(with_flip_tta(net) if tta else net, row))
+
+
 def _fmt_row(label, r, extra=""):
     cells = []
     for d in ("osie", "eyecrowd"):
@@ -268,38 +305,68 @@ GROUPS = [
     ("finetune", "**Short fine-tunes from the shipped FastSal-A** (1 epoch = 106 steps of 8 on both train splits, "
                  "stopped at 240 s; Adam 1e-4 constant, the shipped loss, output blur fixed at the shipped σ, "
                  "no int8 step; `best.keras` by val loss)"),
+    ("long", "**Longer schedules from the shipped weights** (`LONG`: the shipped recipe's loss and Adam with its "
+             "linear decay to 1e-5, flips, best epoch by val loss, then the output blur σ chosen on val by NSS + CC; "
+             "the shipped files come from these runs: docs/model_card.md)"),
 ]
 
 
-def table(res):
-    """The Markdown section of docs/experiments.md from ``results.json``."""
-    lines = ["## Issue #24: generalisation ablations of the shipped FastSal (OSIE + EyeCrowd val and test)", "",
+SECTIONS = {  # docs/experiments.md section -> the phases of GROUPS it shows
+    "generalise": ("tta", "resolution", "finetune"),
+    "generalise-long": ("long",),
+}
+
+
+def _long_cells(r):
+    """`` blur σ | best epoch / epochs | train min |`` of a ``long`` row (blank for the reference rows)."""
+    if not r.get("history"):
+        return " | | |"
+    rows = [line.split(",") for line in r["history"]]
+    col = rows[0].index("val_loss")
+    losses = [float(x[col]) for x in rows[1:]]
+    best = min(range(len(losses)), key=losses.__getitem__) + 1
+    minutes = f"{r['train_seconds'] / 60:.0f}" if r.get("train_seconds") else ""
+    return f" {r['sigma']} | {best} / {len(losses)} | {minutes} |"
+
+
+def table(res, section="generalise"):
+    """The Markdown ``section`` of docs/experiments.md from ``results.json`` (None when it has no rows yet)."""
+    lines = ["## Issue #24: generalisation ablations of the shipped FastSal (OSIE + EyeCrowd val and test)"
+             if section == "generalise" else "## Issue #24: longer schedules from the shipped FastSal", "",
              "Cells: NSS / CC / AUC-Judd (mean over images; CC and NSS are the issue's targets). Selection on val, "
              "test reported. Files: LiteRT, 1 thread, median of 5 interleaved rounds of 30 calls each; ratio to "
              "the same file without TTA (or to the shipped-size float16 file).", ""]
+    found = False
     for phase, title in GROUPS:
         rows = [(k, r) for k, r in res.rows.items() if r.get("phase") == phase and "scores" in r]
-        if not rows:
+        if phase not in SECTIONS[section] or not rows:
             continue
-        files = any(r.get("file") for _, r in rows)
+        found = True
+        files, long = any(r.get("file") for _, r in rows), phase == "long"
         lines += [title, "", "| row | OSIE val | OSIE test | EyeCrowd val | EyeCrowd test |"
-                  + (" MB | parity CC | 1-thread ms | ratio |" if files else ""),
-                  "|---|---|---|---|---|" + ("---|---|---|---|" if files else "")]
-        lines += [_fmt_row(k, r, _file_cells(res, k, r) if files else "") for k, r in rows]
+                  + (" MB | parity CC | 1-thread ms | ratio |" if files else "")
+                  + (" blur σ | best epoch | train min |" if long else ""),
+                  "|---|---|---|---|---|" + ("---|---|---|---|" if files else "") + ("---|---|---|" if long else "")]
+        lines += [_fmt_row(k, r, (_file_cells(res, k, r) if files else "") + (_long_cells(r) if long else ""))
+                  for k, r in rows]
         lines.append("")
+    if not found:
+        return None
     hdr = next((r["latency_header"] for r in res.rows.values() if r.get("latency_header")), None)
-    if hdr:
+    if hdr and section == "generalise":
         lines.append(f"Latency machine: {hdr}.")
-    lines.append("Written by `python experiments/generalise.py table` from `/work/runs/gen/results.json` (phases "
-                 "`tta`, `resolution`, `finetune`, then `latency`; each phase skips rows already measured).")
+    phases = "`tta`, `resolution`, `finetune`, then `latency`" if section == "generalise" else "`long`"
+    lines.append(f"Written by `python experiments/generalise.py table` from `/work/runs/gen/results.json` (phases "
+                 f"{phases}; each phase skips rows already measured).")
     return "\n".join(lines)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("phase", choices=["tta", "latency", "resolution", "finetune", "table"])
+    p.add_argument("phase", choices=["tta", "latency", "resolution", "finetune", "long", "table"])
     p.add_argument("--work", default="/work/runs/gen")
     p.add_argument("--models", default="fastsal-a,fastsal-c")
+    p.add_argument("--arms", default=",".join(LONG), help="long: which arms of LONG, comma-separated")
     p.add_argument("--seconds", type=float, default=FINETUNE_SECONDS, help="finetune: wall-clock budget per arm")
     args = p.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
@@ -312,8 +379,13 @@ def main(argv=None):
         phase_resolution(res, args.work)
     elif args.phase == "finetune":
         phase_finetune(res, args.work, args.seconds)
+    elif args.phase == "long":
+        phase_long(res, args.work, args.arms.split(","))
     else:
-        write_section("generalise", table(res), os.path.join(ROOT, "docs", "experiments.md"))
+        for section in SECTIONS:  # a section whose rows are not in this results.json stays as it is
+            text = table(res, section)
+            if text:
+                write_section(section, text, os.path.join(ROOT, "docs", "experiments.md"))
     return 0
 
 

@@ -14,13 +14,18 @@ Options (``--options``):
   (demo train) stay float; N in ``--debugger-n`` chosen by parity CC on OSIE val images.
 * ``d``: ai-edge-quantizer recipe: int8 weights and activations, int16 activations for the decoder (needs
   ``pip install ai-edge-quantizer``; float input and output).
-* ``f``: the decoder float (``float_ops="auto"``: the registry's ``INT8_FLOAT_LAYERS``), the encoder int8.
+* ``f``: the decoder float (FastSal-A's ``INT8_FLOAT_LAYERS``, its ``float_ops="auto"``; the same prefixes for
+  FastSal-C), the encoder int8.
 * ``g``: ``f`` + MobileNetV2's first blocks (up to ``block_5``) float.
+* ``h``: only the output head float (:data:`HEAD_LAYERS`: FastSal-C's folded sum, 3×3 select conv and
+  depth_to_space, or the output conv; sigmoid, blur), the rest int8.
+* ``e``: full int8 calibrated on :data:`NUM_TRAIN_CALIBRATION` images of the OSIE + EyeCrowd train splits instead
+  of the 100 demo train images.
 
 Usage::
 
     python experiments/int8_options.py [--models a,c] [--options float32,a,b,c,d,f,g] [--splits val,test]
-        [--out /work/runs/int8] [--rounds 9]
+        [--out /work/runs/int8] [--rounds 9] [--baseline OLD_FASTSAL_C.tflite]
 
 Scores are cached in ``OUT/scores.json`` (by file sha256, dataset and split), so a second run only adds what is
 missing.
@@ -39,9 +44,11 @@ DATA = {"OSIE": "../shared/data/osie", "EyeCrowd": "../shared/data/eyecrowd"}
 MODELS = {"a": "fastsal-a", "c": "fastsal-c"}
 EARLY_ENCODER = ("fastsal_preprocess", "Conv1", "bn_Conv1", "expanded_conv", "block_1_", "block_2_", "block_3_",
                  "block_4_", "block_5_")
+HEAD_LAYERS = ("fastsal_fold_sum", "fastsal_fold_select", "fastsal_fold_d2s", "fastsal_out", "fastsal_blur")
+NUM_TRAIN_CALIBRATION = 300
 #: The options scored on the val splits too (the selection between the candidates of a float decoder and the
 #: float32 reference); the others on test only.
-VAL_OPTIONS = ("float32", "f", "g")
+VAL_OPTIONS = ("float32", "a", "f", "g", "h", "e", "prev")
 DECODER_REGEX = r".*fastsal_(adapt|dec|up|fold|out|blur).*|Identity.*"
 
 
@@ -108,8 +115,14 @@ def build(model_key, option, out, rep, n_choice=None):
 
         return aeq_file(export_fold(net)[0], rep, path), {"float_ops": "decoder int16 activations"}
     kwargs = {"quantize": "none"} if option == "float32" else {"quantize": "int8", "calibration": rep}
-    if option in ("a", "b"):
+    if option in ("a", "b", "e"):
         kwargs["float_ops"] = "none"
+    if option == "e":
+        kwargs["calibration"] = train_calibration(net.input_shape[1:3])
+    elif option == "h":
+        kwargs["float_ops"] = list(HEAD_LAYERS)
+    elif option == "f":
+        kwargs["float_ops"] = list(INT8_FLOAT_LAYERS)
     elif option == "c":
         kwargs["float_ops"] = list(n_choice)
     elif option == "g":
@@ -118,6 +131,18 @@ def build(model_key, option, out, rep, n_choice=None):
         path = os.path.join(out, f"{name}_c{len(n_choice)}.tflite")
     r = export_model(net, out=path, min_cc=0, overwrite=True, progress=False, registered_name=name, **kwargs)
     return path, {"parity_cc": r.parity["cc_mean"], "float_ops": (r.metadata.get("int8_float") or {}).get("layers")}
+
+
+def train_calibration(size, num=NUM_TRAIN_CALIBRATION):
+    """Option e's calibration: a fixed sample of ``num`` OSIE + EyeCrowd train images at ``size``."""
+    import numpy as np
+
+    from tfsal.data import read_examples
+    from tfsal.export import prepare_images
+
+    paths = sorted(e.image_path for d in DATA.values() for e in read_examples(d, "train"))
+    pick = np.random.default_rng(0).choice(len(paths), size=min(num, len(paths)), replace=False)
+    return prepare_images([paths[i] for i in sorted(pick)], size)
 
 
 def scores(path, data, split, cache):
@@ -182,6 +207,8 @@ def main(argv=None):
     p.add_argument("--debugger-n", default="1,2,4,8,16,32")
     p.add_argument("--out", default="/work/runs/int8")
     p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--baseline", default=None, help="a FastSal-C .tflite scored and timed beside the options (row "
+                                                    "'prev'): e.g. a copy of export/'s file before a rebuild")
     args = p.parse_args(argv)
 
     from tfsal.benchmark import header
@@ -190,9 +217,14 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     cache_path = os.path.join(args.out, "scores.json")
     cache = {"path": cache_path, "scores": json.load(open(cache_path)) if os.path.exists(cache_path) else {}}
-    rep, _ = calibration_images((192, 256), num=100)  # demo train, as tfsal export
+    from tfsal.models import load_pretrained
+
     rows = []
+    if args.baseline:
+        rows.append(("c", "prev", args.baseline, {}))
     for mk in args.models.split(","):
+        # demo train, as tfsal export, at the shipped weights' input size
+        rep, _ = calibration_images(load_pretrained(MODELS[mk]).input_shape[1:3], num=100)
         for opt in args.options.split(","):
             if opt == "b" and mk != "a":
                 continue
@@ -218,10 +250,11 @@ def report(rows, args, cache, header):
              for mk, opt, path, _ in rows}
     print(header())
     wall, cpu, wmed, cmed = latency([r[2] for r in rows], args.rounds)
+    prev = next((i for i, r in enumerate(rows) if r[1] == "prev"), None)
     heads = " | ".join(f"{d} {s} NSS / CC" for d, s in cols)
     print(f"\n| model | option | float layers | parity CC (demo val) | size MB | {heads} | 1T ms (median) | "
-          f"1T CPU ms | ratio to full int8 (a) |")
-    print("|---|---|---|---|---|" + "---|" * len(cols) + "---|---|---|")
+          f"1T CPU ms | ratio to full int8 (a) |" + (" ratio to prev |" if prev is not None else ""))
+    print("|---|---|---|---|---|" + "---|" * len(cols) + "---|---|---|" + ("---|" if prev is not None else ""))
     for k, (mk, opt, path, facts) in enumerate(rows):
         base = next(i for i, r in enumerate(rows) if r[0] == mk and r[1] == "a") if any(
             r[0] == mk and r[1] == "a" for r in rows) else k
@@ -232,7 +265,8 @@ def report(rows, args, cache, header):
         fl = "—" if not fl else (fl if isinstance(fl, str) else ", ".join(fl))
         pc = facts.get("parity_cc")
         print(f"| {MODELS[mk]} | {opt}{facts.get('n', '')} | {fl} | {'—' if pc is None else f'{pc:.4f}'} | "
-              f"{os.path.getsize(path) / 1e6:.2f} | {cells} | {wmed[k]:.2f} | {cmed[k]:.2f} | {ratio:.2f} |")
+              f"{os.path.getsize(path) / 1e6:.2f} | {cells} | {wmed[k]:.2f} | {cmed[k]:.2f} | {ratio:.2f} |"
+              + ("" if prev is None else f" {float(np.median(wall[:, k] / wall[:, prev])):.2f} |"))
     print("\n" + header())
     return 0
 

@@ -81,11 +81,14 @@ def main(argv=None):
         for name in names:
             tag = "shipped" if name == WEIGHTS_NAME else "int8-ready"
             rows.append((f"**{label} `{name}` (Keras)**", lambda m=model, n=name: load_pretrained(m, n)))
-            # with an int8-ready set, the float set gets the float16 file and the int8-ready set the int8 file
-            modes = ("float16", "int8") if len(names) == 1 else (("float16",) if name == WEIGHTS_NAME else ("int8",))
+            # with an int8-ready set, the float set gets the float16 file and `tfsal export`'s default int8 file
+            # (decoder float), the int8-ready set the full-int8 file
+            modes = ("float16", "int8") if len(names) == 1 else (
+                ("float16", "int8-auto") if name == WEIGHTS_NAME else ("int8",))
             for mode in modes:
                 f = os.path.join(args.work, model, f"{model}_{name}_{mode}.tflite")
-                rows.append((f"{label} `{name}` {mode} .tflite ({tag})", lambda f=f: _tflite(f)))
+                what = "int8 .tflite (decoder float, the export default)" if mode == "int8-auto" else f"{mode} .tflite"
+                rows.append((f"{label} `{name}` {what} ({tag})", lambda f=f: _tflite(f)))
     if "teacher" not in skip:
         rows.append(("deepgaze2 teacher (HED VGG-16)", lambda: teacher(args.work)))
     if "random" not in skip:

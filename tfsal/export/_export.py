@@ -18,7 +18,7 @@ from tfsal.export._metadata import OVERRIDABLE, SHIPPED_WEIGHTS_LICENSE, UNKNOWN
 from tfsal.export._parity import parity_check
 from tfsal.export._selective import op_precisions, resolve_float_layers
 from tfsal.export._tflite import IO_DTYPES
-from tfsal.models import model_info
+from tfsal.models import flip_tta_inner, model_info, with_flip_tta
 from tfsal.models._registry import model_facts
 
 __all__ = ["ExportResult", "export_model", "RESIZE_METHOD"]
@@ -211,12 +211,17 @@ def _sidecar(out, settings, model, loaded, facts, io, fold_facts, written, parit
         "output": dict(outp, kind=facts["output_kind"], meaning=facts["meaning"], value_range=facts["value_range"],
                        resize=RESIZE_METHOD["output"], read=read),
         "tflite_metadata": settings.metadata is not None,  # TFLite Model Metadata inside the file
-        "folded": bool(fold_facts), **fold_facts,
+        "flip_tta": flip_tta_inner(model) is not None, "folded": bool(fold_facts), **fold_facts,
         "ops": ops, "size_bytes": size, "export_seconds": round(seconds, 2),
         "calibration": {"images": cal_desc, "num_images": len(rep)} if rep is not None else None,
         "int8_float": _float_facts(out, settings) if settings.quantize == "int8" else None,
         "parity": parity, "parity_passed": bool(parity["cc_mean"] >= settings.min_cc),
     }
+
+
+def _with_tta(model):
+    """``model`` with flip TTA folded in (once: a model that already has it is returned as it is)."""
+    return model if flip_tta_inner(model) is not None else with_flip_tta(model)
 
 
 def _float_facts(out, settings):
@@ -276,7 +281,7 @@ def _int8_settings(settings, registered_name, size):
 
 def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None, calibration=None,
                  num_calibration=None, parity_images=None, num_parity=100, min_cc=None, fold=True, overwrite=False,
-                 progress=True, registered_name=None, metadata=None, float_ops=None):
+                 progress=True, registered_name=None, metadata=None, float_ops=None, flip_tta=False):
     """Export a tfsal model to TFLite or ONNX, write its JSON sidecar and check parity with the Keras model.
 
     Args:
@@ -295,8 +300,7 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
             file that keeps the registry's float layers: :data:`SELECTIVE_INT8_MIN_CC`, 0.98).
         fold: convert the registry's ``export_fold`` rewrite of the model where it has one (FastSal-C's decoder,
             FastSal-A's head: exact rewrites; the parity reference is always the unfolded model).
-        overwrite: replace an existing output file and sidecar.
-        progress: show a progress bar during int8 calibration.
+        overwrite, progress: replace an existing output file and sidecar; show int8 calibration progress.
         registered_name: the model's registered name (e.g. ``"fastsal-a"``) for the sidecar's facts (preprocessing,
             output kind and range, :func:`tfsal.models._registry.model_facts`) and its fold; ``None`` → from its
             Keras name.
@@ -306,6 +310,7 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
         float_ops: int8 only: layers kept float32 (builtin float ops): ``"auto"`` (default; the entry's
             ``int8_float_layers``: FastSal-A's decoder), ``"none"`` (all int8; a shipped name loads its int8-ready
             weights) or layer-name prefixes (string or list); recorded in the sidecar's ``int8_float``.
+        flip_tta: fold flip test-time averaging into the file (:func:`tfsal.models.with_flip_tta`; 2 passes).
 
     Returns:
         An :class:`ExportResult`. The sidecar also records the file's ``sha256``, the ``resize`` method
@@ -326,7 +331,7 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
                          metadata, float_ops)
     # A shipped name's int8-ready weights are for a plain full-integer file only (float decoder: the float weights).
     loaded = load(model, "int8" if settings.float_ops == "none" else None)
-    keras_model = loaded.model
+    keras_model = _with_tta(loaded.model) if flip_tta else loaded.model
     out, sidecar = _output_paths(out, loaded, keras_model.name, settings, overwrite)
     h, w = keras_model.input_shape[1:3]
     if h is None or w is None:
