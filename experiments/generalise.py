@@ -4,7 +4,8 @@
     python experiments/generalise.py latency      # 1-thread latency of those files, rounds interleaved
     python experiments/generalise.py resolution   # the shipped FastSal-A at larger inputs, no retraining
     python experiments/generalise.py finetune     # short fine-tunes from the shipped FastSal-A (equal budgets)
-    python experiments/generalise.py table        # write the section of docs/experiments.md from the results
+    python experiments/generalise.py long         # longer schedules from the shipped weights (LONG; --arms)
+    python experiments/generalise.py table        # write the sections of docs/experiments.md from the results
 
 Every phase stores what it measured in ``--work/results.json`` (default ``/work/runs/gen``; outside git) and skips
 rows already there, so an interrupted run continues; ``table`` only reads it. Files (``.tflite``, fine-tuned
@@ -20,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _report import ROOT, write_section  # noqa: E402
+from pretrained import FINETUNE as SECOND_RUN, second_run_name  # noqa: E402
 
 DATA = [os.path.normpath(os.path.join(ROOT, "..", "shared", "data", d)) for d in ("osie", "eyecrowd")]
 if not all(os.path.isdir(d) for d in DATA):  # a worktree beside /work/main
@@ -46,12 +48,8 @@ FINETUNE = {"recipe": "fastsal-pretrained", "epochs": 1, "learning_rate": 1e-4, 
 FINETUNE_SECONDS = 240
 TTA_ARMS = ("control at 224x320",)
 # longer schedules from the shipped weights (selection on val: best epoch by val loss, then the blur σ by NSS + CC):
-# name -> (model, train() options). FastSal-A at the 224x320 the resolution phase favours; FastSal-C at the size of
-# export/'s int8 file (its latency target), whose shipped weights stopped at 35 min (1 epoch + part of a second).
-LONG = {
-    "A 224x320 8 epochs": ("fastsal-a", {"image_size": (224, 320), "epochs": 8, "learning_rate": 2e-4}),
-    "C 192x256 3 epochs": ("fastsal-c", {"image_size": (192, 256), "epochs": 3, "learning_rate": 1e-4}),
-}
+# name -> (model, train() options), the second runs of experiments/pretrained.py (its FINETUNE, one source).
+LONG = {second_run_name(m): (m, options) for m, options in SECOND_RUN.items()}
 LONG_COMMON = {"recipe": "fastsal-pretrained", "output_blur": "auto", "int8_ready": False, "seed": 0}
 
 
@@ -307,7 +305,7 @@ GROUPS = [
                  "no int8 step; `best.keras` by val loss)"),
     ("long", "**Longer schedules from the shipped weights** (`LONG`: the shipped recipe's loss and Adam with its "
              "linear decay to 1e-5, flips, best epoch by val loss, then the output blur σ chosen on val by NSS + CC; "
-             "the shipped files come from these runs: docs/model_card.md)"),
+             "`experiments/pretrained.py --second-run` ships the float set from such a run)"),
 ]
 
 
@@ -331,11 +329,12 @@ def _long_cells(r):
 
 def table(res, section="generalise"):
     """The Markdown ``section`` of docs/experiments.md from ``results.json`` (None when it has no rows yet)."""
+    files_text = (" Files: LiteRT, 1 thread, median of 5 interleaved rounds of 30 calls each; ratio to the same file "
+                  "without TTA (or to the shipped-size float16 file).") if section == "generalise" else ""
     lines = ["## Issue #24: generalisation ablations of the shipped FastSal (OSIE + EyeCrowd val and test)"
              if section == "generalise" else "## Issue #24: longer schedules from the shipped FastSal", "",
              "Cells: NSS / CC / AUC-Judd (mean over images; CC and NSS are the issue's targets). Selection on val, "
-             "test reported. Files: LiteRT, 1 thread, median of 5 interleaved rounds of 30 calls each; ratio to "
-             "the same file without TTA (or to the shipped-size float16 file).", ""]
+             "test reported." + files_text, ""]
     found = False
     for phase, title in GROUPS:
         rows = [(k, r) for k, r in res.rows.items() if r.get("phase") == phase and "scores" in r]

@@ -61,8 +61,15 @@ FINETUNE = {
     "fastsal-a": {"image_size": (224, 320), "epochs": 8, "learning_rate": 2e-4},
     "fastsal-c": {"image_size": (192, 256), "epochs": 3, "learning_rate": 1e-4},
 }
-# the run folders experiments/generalise.py `long` writes for FINETUNE's settings (its LONG arms)
-SECOND_RUN_DIRS = {"fastsal-a": "A_224x320_8_epochs", "fastsal-c": "C_192x256_3_epochs"}
+
+
+def second_run_name(model):
+    """The name of ``model``'s :data:`FINETUNE` run (``"A 224x320 8 epochs"``): experiments/generalise.py's
+    ``long`` arm and, with ``_`` for spaces, its run folder."""
+    opts = FINETUNE[model]
+    return "{} {}x{} {} epochs".format(model[-1].upper(), *opts["image_size"], opts["epochs"])
+
+
 SUMMARY = {
     "fastsal-a": "FastSal-A trained on OSIE + EyeCrowd train (1,200-image datasets) from the imagenet-dogs start",
     "fastsal-c": "FastSal-C trained on OSIE + EyeCrowd train (1,200-image datasets) from the shipped "
@@ -335,7 +342,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.second_run:
         for model in args.models.split(","):
-            best = os.path.join(args.second_run, SECOND_RUN_DIRS[model], "best.keras")
+            best = os.path.join(args.second_run, second_run_name(model).replace(" ", "_"), "best.keras")
             ship_second_run(model, best, os.path.join(args.work, model), args.replace)
         return 0
     for model in args.models.split(","):

@@ -1,4 +1,6 @@
 """Issue #24's recipe pieces: flip TTA in the graph, the learned output prior, scale/crop augmentation."""
+import json
+
 import numpy as np
 import pytest
 
@@ -132,6 +134,6 @@ def test_export_flip_tta_option_folds_tta_into_the_file(tmp_path):
     r = CliRunner().invoke(main, ["export", path, "--flip-tta", "--out", out, "--num-parity", "2"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    side = __import__("json").load(open(out + ".json"))
+    side = json.load(open(out + ".json"))
     assert side["flip_tta"] is True and side["model_name"] == "fastsal_a_fliptta" and side["parity_passed"]
     assert tflite_ops(out)["REVERSE_V2"] == 2
