@@ -44,7 +44,9 @@ DATA = {"OSIE": "../shared/data/osie", "EyeCrowd": "../shared/data/eyecrowd"}
 MODELS = {"a": "fastsal-a", "c": "fastsal-c"}
 EARLY_ENCODER = ("fastsal_preprocess", "Conv1", "bn_Conv1", "expanded_conv", "block_1_", "block_2_", "block_3_",
                  "block_4_", "block_5_")
-HEAD_LAYERS = ("fastsal_fold_sum", "fastsal_fold_select", "fastsal_fold_d2s", "fastsal_out", "fastsal_blur")
+# FastSal-C's folded sum and 3x3 select conv, FastSal-A's folded output conv; both: depth_to_space, sigmoid, blur
+HEAD_LAYERS = ("fastsal_fold_sum", "fastsal_fold_select", "fastsal_fold_out", "fastsal_fold_d2s", "fastsal_out",
+               "fastsal_blur")
 NUM_TRAIN_CALIBRATION = 300
 #: The options scored on the val splits too (the selection between the candidates of a float decoder and the
 #: float32 reference); the others on test only.
@@ -100,6 +102,14 @@ def aeq_file(net, rep, path):
     return path
 
 
+def present(net, prefixes):
+    """The ``prefixes`` that start a layer name of ``net`` as exported (folded): the export rejects the others."""
+    from tfsal.models._fastsal_fold import export_fold
+
+    names = [layer.name for layer in export_fold(net)[0].layers]
+    return [p for p in prefixes if any(n.startswith(p) for n in names)]
+
+
 def build(model_key, option, out, rep, n_choice=None):
     """Write one option's file with export_model; returns ``(path, facts)``."""
     from tfsal.export import export_model
@@ -120,13 +130,13 @@ def build(model_key, option, out, rep, n_choice=None):
     if option == "e":
         kwargs["calibration"] = train_calibration(net.input_shape[1:3])
     elif option == "h":
-        kwargs["float_ops"] = list(HEAD_LAYERS)
+        kwargs["float_ops"] = present(net, HEAD_LAYERS)
     elif option == "f":
-        kwargs["float_ops"] = list(INT8_FLOAT_LAYERS)
+        kwargs["float_ops"] = present(net, INT8_FLOAT_LAYERS)
     elif option == "c":
         kwargs["float_ops"] = list(n_choice)
     elif option == "g":
-        kwargs["float_ops"] = [p for p in INT8_FLOAT_LAYERS + EARLY_ENCODER if p != "fastsal_up"]  # not a layer of A
+        kwargs["float_ops"] = present(net, INT8_FLOAT_LAYERS + EARLY_ENCODER)
     if option == "c":
         path = os.path.join(out, f"{name}_c{len(n_choice)}.tflite")
     r = export_model(net, out=path, min_cc=0, overwrite=True, progress=False, registered_name=name, **kwargs)

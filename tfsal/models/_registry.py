@@ -439,7 +439,7 @@ def load_pretrained(name=None, weights=None, input_shape=None):
     Example:
         >>> model = load_pretrained()              # doctest: +SKIP
         >>> model.input_shape                      # doctest: +SKIP
-        (None, 192, 256, 3)
+        (None, 224, 320, 3)
     """
     entry = model_info(name or DEFAULT_MODEL)
     canonical = entry.alias_of or entry.name
