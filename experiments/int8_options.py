@@ -20,7 +20,8 @@ Options (``--options``):
 * ``h``: only the output head float (:data:`HEAD_LAYERS`: FastSal-C's folded sum, 3×3 select conv and
   depth_to_space, or the output conv; sigmoid, blur), the rest int8.
 * ``e``: full int8 calibrated on :data:`NUM_TRAIN_CALIBRATION` images of the OSIE + EyeCrowd train splits instead
-  of the 100 demo train images.
+  of the 100 demo train images (``experiments/pretrained.py``'s ``train_calibration``).
+* ``i``: ``f`` calibrated as ``e``.
 
 Usage::
 
@@ -39,6 +40,9 @@ import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pretrained import NUM_TRAIN_CALIBRATION, train_calibration  # noqa: E402
 
 DATA = {"OSIE": "../shared/data/osie", "EyeCrowd": "../shared/data/eyecrowd"}
 MODELS = {"a": "fastsal-a", "c": "fastsal-c"}
@@ -47,10 +51,9 @@ EARLY_ENCODER = ("fastsal_preprocess", "Conv1", "bn_Conv1", "expanded_conv", "bl
 # FastSal-C's folded sum and 3x3 select conv, FastSal-A's folded output conv; both: depth_to_space, sigmoid, blur
 HEAD_LAYERS = ("fastsal_fold_sum", "fastsal_fold_select", "fastsal_fold_out", "fastsal_fold_d2s", "fastsal_out",
                "fastsal_blur")
-NUM_TRAIN_CALIBRATION = 300
 #: The options scored on the val splits too (the selection between the candidates of a float decoder and the
 #: float32 reference); the others on test only.
-VAL_OPTIONS = ("float32", "a", "f", "g", "h", "e", "prev")
+VAL_OPTIONS = ("float32", "a", "f", "g", "h", "e", "i", "prev")
 DECODER_REGEX = r".*fastsal_(adapt|dec|up|fold|out|blur).*|Identity.*"
 
 
@@ -127,11 +130,11 @@ def build(model_key, option, out, rep, n_choice=None):
     kwargs = {"quantize": "none"} if option == "float32" else {"quantize": "int8", "calibration": rep}
     if option in ("a", "b", "e"):
         kwargs["float_ops"] = "none"
-    if option == "e":
-        kwargs["calibration"] = train_calibration(net.input_shape[1:3])
-    elif option == "h":
+    if option in ("e", "i"):
+        kwargs["calibration"] = train_calibration(net.input_shape[1:3])  # as the export/ file is calibrated
+    if option == "h":
         kwargs["float_ops"] = present(net, HEAD_LAYERS)
-    elif option == "f":
+    elif option in ("f", "i"):
         kwargs["float_ops"] = present(net, INT8_FLOAT_LAYERS)
     elif option == "c":
         kwargs["float_ops"] = list(n_choice)
@@ -141,18 +144,6 @@ def build(model_key, option, out, rep, n_choice=None):
         path = os.path.join(out, f"{name}_c{len(n_choice)}.tflite")
     r = export_model(net, out=path, min_cc=0, overwrite=True, progress=False, registered_name=name, **kwargs)
     return path, {"parity_cc": r.parity["cc_mean"], "float_ops": (r.metadata.get("int8_float") or {}).get("layers")}
-
-
-def train_calibration(size, num=NUM_TRAIN_CALIBRATION):
-    """Option e's calibration: a fixed sample of ``num`` OSIE + EyeCrowd train images at ``size``."""
-    import numpy as np
-
-    from tfsal.data import read_examples
-    from tfsal.export import prepare_images
-
-    paths = sorted(e.image_path for d in DATA.values() for e in read_examples(d, "train"))
-    pick = np.random.default_rng(0).choice(len(paths), size=min(num, len(paths)), replace=False)
-    return prepare_images([paths[i] for i in sorted(pick)], size)
 
 
 def scores(path, data, split, cache):

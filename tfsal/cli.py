@@ -414,7 +414,7 @@ def show_fixations_cmd(data, split, out, **kwargs):
               "images).")
 @click.option("--num-parity", type=POSITIVE_INT, default=None, help="At most N parity images (default 100).")
 @click.option("--min-cc", type=CORRELATION, default=None, help="Fail below this mean parity CC (default 0.999 float, "
-              "0.99 dynamic/int8, 0.98 int8 with the model's float layers).")
+              "0.99 dynamic/int8, 0.97 int8 with the model's float layers).")
 @click.option("--no-fold", is_flag=True, default=None, help="Export FastSal-C / FastSal-A without the exact graph folds.")
 @click.option("--flip-tta", is_flag=True, default=None, help="Fold horizontal-flip test-time averaging into the file "
               "(better maps, two forward passes per call).")

@@ -297,7 +297,7 @@ def export_model(model, out=None, format="tflite", quantize=None, io_dtype=None,
             :func:`default_parity_images` (the demo val split).
         num_parity: at most this many parity images.
         min_cc: fail when the mean parity CC is below this (default :data:`DEFAULT_MIN_CC` for the mode; an int8
-            file that keeps the registry's float layers: :data:`SELECTIVE_INT8_MIN_CC`, 0.98).
+            file that keeps the registry's float layers: :data:`SELECTIVE_INT8_MIN_CC`, 0.97).
         fold: convert the registry's ``export_fold`` rewrite of the model where it has one (FastSal-C's decoder,
             FastSal-A's head: exact rewrites; the parity reference is always the unfolded model).
         overwrite, progress: replace an existing output file and sidecar; show int8 calibration progress.
