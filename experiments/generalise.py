@@ -5,6 +5,8 @@
     python experiments/generalise.py resolution   # the shipped FastSal-A at larger inputs, no retraining
     python experiments/generalise.py finetune     # short fine-tunes from the shipped FastSal-A (equal budgets)
     python experiments/generalise.py long         # longer schedules from the shipped weights (LONG; --arms)
+    python experiments/generalise.py ensemble --arms "A 224x320 8 epochs"   # 3 seeds from the shipped weights, their
+                                                                           # mean + TTA, distilled into one student
     python experiments/generalise.py table        # write the sections of docs/experiments.md from the results
 
 Every phase stores what it measured in ``--work/results.json`` (default ``/work/runs/gen``; outside git) and skips
@@ -50,6 +52,7 @@ TTA_ARMS = ("control at 224x320",)
 # longer schedules from the shipped weights (selection on val: best epoch by val loss, then the blur σ by NSS + CC):
 # name -> (model, train() options), the second runs of experiments/pretrained.py (its FINETUNE, one source).
 LONG = {second_run_name(m): (m, options) for m, options in SECOND_RUN.items()}
+ENSEMBLE_SEEDS = (1, 2)  # the seeds trained beside the long run's seed 0 (shuffling and flips differ)
 LONG_COMMON = {"recipe": "fastsal-pretrained", "output_blur": "auto", "int8_ready": False, "seed": 0}
 
 
@@ -248,9 +251,6 @@ def phase_finetune(res, work, seconds=FINETUNE_SECONDS):
 def phase_long(res, work, arms):
     """Each arm of :data:`LONG` trains from its shipped weights with the recipe's linear decay; ``best.keras`` scored
     as it is and with flip TTA folded in."""
-    import keras
-
-    from tfsal.models import with_flip_tta
     from tfsal.train import train
 
     for arm in arms:
@@ -259,18 +259,77 @@ def phase_long(res, work, arms):
         if not os.path.isfile(os.path.join(out, "best.keras")):
             train(model, data=DATA, weights=_start_file(work, None, model), out=out, verbose=2,
                   **{**LONG_COMMON, **options})
-        metrics = json.load(open(os.path.join(out, "metrics.json")))
-        history = open(os.path.join(out, "history.csv")).read().strip().splitlines()
         for tta in (False, True):
-            row = f"{LABEL[model]} `{WEIGHTS}` trained on: {arm}" + (" + flip TTA" if tta else "")
-            if res.has(row):
-                continue
-            net = keras.models.load_model(os.path.join(out, "best.keras"), compile=False)
-            res.put(row, phase="long", arm=arm, model=model, tta=tta, run=out,
-                    options={k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-                    train_seconds=metrics.get("train_seconds"), history=history,
-                    sigma=metrics.get("output_blur", {}).get("sigma"),
-                    scores=score(with_flip_tta(net) if tta else net, row))
+            _put_run(res, f"{LABEL[model]} `{WEIGHTS}` trained on: {arm}" + (" + flip TTA" if tta else ""), out, tta,
+                     phase="long", arm=arm, model=model,
+                     options={k: list(v) if isinstance(v, tuple) else v for k, v in options.items()})
+
+
+def _ensemble(paths):
+    """One ``keras.Model``: the mean map of the ``.keras`` models ``paths`` (same input), each with flip TTA."""
+    import keras
+
+    from tfsal.models import with_flip_tta
+
+    nets = [with_flip_tta(keras.models.load_model(p, compile=False), name=f"seed_{i}") for i, p in enumerate(paths)]
+    inputs = keras.Input(shape=nets[0].input_shape[1:], name="image")
+    return keras.Model(inputs, keras.layers.Average(name="ensemble_average")([n(inputs) for n in nets]),
+                       name="seed_ensemble")
+
+
+def _put_run(res, row, out, tta=False, **facts):
+    """Score ``out/best.keras`` (with flip TTA folded in when ``tta``) as ``row``, with the run's history and σ."""
+    import keras
+
+    from tfsal.models import with_flip_tta
+
+    if res.has(row):
+        return
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    net = keras.models.load_model(os.path.join(out, "best.keras"), compile=False)
+    res.put(row, run=out, tta=tta, train_seconds=metrics.get("train_seconds"),
+            history=open(os.path.join(out, "history.csv")).read().strip().splitlines(),
+            sigma=metrics.get("output_blur", {}).get("sigma"), **facts,
+            scores=score(with_flip_tta(net) if tta else net, row))
+
+
+def phase_ensemble(res, work, arm, seeds=ENSEMBLE_SEEDS):
+    """``arm`` of :data:`LONG` trained from the shipped weights with seed 0 and each of ``seeds``; each run scored
+    alone, the mean of all runs with flip TTA scored as a teacher, then distilled into one student (seed 0; the
+    teacher's maps of the training images as the teacher term, :func:`tfsal.distill.pseudo_label`) scored too.
+
+    All runs start from the same weights (the shipped ones), so seed 0 alone is the reference of this phase.
+    """
+    from tfsal.data import read_examples
+    from tfsal.distill import pseudo_label
+    from tfsal.train import train
+
+    model, options = LONG[arm]
+    base = os.path.join(work, "ensemble", arm.replace(" ", "_"))
+    label = f"{LABEL[model]} shipped `{WEIGHTS}` + {arm}"
+    runs = []
+    for seed in (0,) + tuple(seeds):
+        out = f"{base}_seed{seed}"
+        if not os.path.isfile(os.path.join(out, "best.keras")):
+            train(model, data=DATA, weights=_start_file(work, None, model), out=out, verbose=2,
+                  **{**LONG_COMMON, **options, "seed": seed})
+        runs.append(out)
+        for tta in (False, True):
+            _put_run(res, f"{label}, seed {seed}" + (" + flip TTA" if tta else ""), out, tta, phase="ensemble",
+                     arm=arm, model=model)
+    row = f"{label}, mean of seeds 0, {', '.join(map(str, seeds))} + flip TTA"
+    teacher = _ensemble([os.path.join(r, "best.keras") for r in runs])
+    if not res.has(row):
+        res.put(row, phase="ensemble", arm=arm, model=model, runs=runs, scores=score(teacher, row))
+    pseudo = f"{base}_pseudo"
+    pseudo_label(teacher, read_examples(DATA, "train"), pseudo, progress=False)
+    student = f"{base}_distilled"
+    if not os.path.isfile(os.path.join(student, "best.keras")):
+        train(model, data=DATA, weights=_start_file(work, None, model), out=student, verbose=2, pseudo=pseudo,
+              **{**LONG_COMMON, **options})
+    for tta in (False, True):
+        _put_run(res, f"{label}, seed 0 distilled from that mean" + (" + flip TTA" if tta else ""), student, tta,
+                 phase="ensemble", arm=arm, model=model, teacher=row)
 
 
 def _fmt_row(label, r, extra=""):
@@ -303,15 +362,24 @@ GROUPS = [
     ("finetune", "**Short fine-tunes from the shipped FastSal-A** (1 epoch = 106 steps of 8 on both train splits, "
                  "stopped at 240 s; Adam 1e-4 constant, the shipped loss, output blur fixed at the shipped σ, "
                  "no int8 step; `best.keras` by val loss)"),
+    ("ensemble", "**A seed ensemble distilled into one student** (`ensemble`: the long arm trained again from the "
+                 "shipped weights with seeds 0, 1, 2; their mean with flip TTA as the teacher of a seed-0 student, "
+                 "its maps of the 848 training photos as the teacher term beside the fixation maps)"),
     ("long", "**Longer schedules from the shipped weights** (`LONG`: the shipped recipe's loss and Adam with its "
              "linear decay to 1e-5, flips, best epoch by val loss, then the output blur σ chosen on val by NSS + CC; "
              "`experiments/pretrained.py --second-run` ships the float set from such a run)"),
 ]
 
 
+TITLES = {
+    "generalise": "## Issue #24: generalisation ablations of the shipped FastSal (OSIE + EyeCrowd val and test)",
+    "generalise-long": "## Issue #24: longer schedules from the shipped FastSal",
+    "generalise-ensemble": "## Issue #24: a seed ensemble of the shipped FastSal-A, distilled",
+}
 SECTIONS = {  # docs/experiments.md section -> the phases of GROUPS it shows
     "generalise": ("tta", "resolution", "finetune"),
     "generalise-long": ("long",),
+    "generalise-ensemble": ("ensemble",),
 }
 
 
@@ -331,8 +399,7 @@ def table(res, section="generalise"):
     """The Markdown ``section`` of docs/experiments.md from ``results.json`` (None when it has no rows yet)."""
     files_text = (" Files: LiteRT, 1 thread, median of 5 interleaved rounds of 30 calls each; ratio to the same file "
                   "without TTA (or to the shipped-size float16 file).") if section == "generalise" else ""
-    lines = ["## Issue #24: generalisation ablations of the shipped FastSal (OSIE + EyeCrowd val and test)"
-             if section == "generalise" else "## Issue #24: longer schedules from the shipped FastSal", "",
+    lines = [TITLES[section], "",
              "Cells: NSS / CC / AUC-Judd (mean over images; CC and NSS are the issue's targets). Selection on val, "
              "test reported." + files_text, ""]
     found = False
@@ -341,7 +408,7 @@ def table(res, section="generalise"):
         if phase not in SECTIONS[section] or not rows:
             continue
         found = True
-        files, long = any(r.get("file") for _, r in rows), phase == "long"
+        files, long = any(r.get("file") for _, r in rows), phase in ("long", "ensemble")
         lines += [title, "", "| row | OSIE val | OSIE test | EyeCrowd val | EyeCrowd test |"
                   + (" MB | parity CC | 1-thread ms | ratio |" if files else "")
                   + (" blur σ | best epoch | train min |" if long else ""),
@@ -354,7 +421,8 @@ def table(res, section="generalise"):
     hdr = next((r["latency_header"] for r in res.rows.values() if r.get("latency_header")), None)
     if hdr and section == "generalise":
         lines.append(f"Latency machine: {hdr}.")
-    phases = "`tta`, `resolution`, `finetune`, then `latency`" if section == "generalise" else "`long`"
+    phases = "`tta`, `resolution`, `finetune`, then `latency`" if section == "generalise" else " ".join(
+        f"`{p}`" for p in SECTIONS[section])
     lines.append(f"Written by `python experiments/generalise.py table` from `/work/runs/gen/results.json` (phases "
                  f"{phases}; each phase skips rows already measured).")
     return "\n".join(lines)
@@ -362,7 +430,7 @@ def table(res, section="generalise"):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("phase", choices=["tta", "latency", "resolution", "finetune", "long", "table"])
+    p.add_argument("phase", choices=["tta", "latency", "resolution", "finetune", "long", "ensemble", "table"])
     p.add_argument("--work", default="/work/runs/gen")
     p.add_argument("--models", default="fastsal-a,fastsal-c")
     p.add_argument("--arms", default=",".join(LONG), help="long: which arms of LONG, comma-separated")
@@ -380,6 +448,8 @@ def main(argv=None):
         phase_finetune(res, args.work, args.seconds)
     elif args.phase == "long":
         phase_long(res, args.work, args.arms.split(","))
+    elif args.phase == "ensemble":
+        phase_ensemble(res, args.work, args.arms.split(",")[0])
     else:
         for section in SECTIONS:  # a section whose rows are not in this results.json stays as it is
             text = table(res, section)
