@@ -363,8 +363,9 @@ GROUPS = [
                  "stopped at 240 s; Adam 1e-4 constant, the shipped loss, output blur fixed at the shipped σ, "
                  "no int8 step; `best.keras` by val loss)"),
     ("ensemble", "**A seed ensemble distilled into one student** (`ensemble`: the long arm trained again from the "
-                 "shipped weights with seeds 0, 1, 2; their mean with flip TTA as the teacher of a seed-0 student, "
-                 "its maps of the 848 training photos as the teacher term beside the fixation maps)"),
+                 "shipped weights of the time (the second run, commit 0cfa50c) with seeds 0, 1, 2; their mean with "
+                 "flip TTA as the teacher of a seed-0 student, its maps of the 848 training photos as the teacher "
+                 "term beside the fixation maps; seed 1 ships since)"),
     ("long", "**Longer schedules from the shipped weights** (`LONG`: the shipped recipe's loss and Adam with its "
              "linear decay to 1e-5, flips, best epoch by val loss, then the output blur σ chosen on val by NSS + CC; "
              "`experiments/pretrained.py --second-run` ships the float set from such a run)"),

@@ -69,6 +69,18 @@ FINETUNE = {
 # raised val NSS 2.969 -> 3.140 (OSIE) and 1.903 -> 2.011 (EyeCrowd); FastSal-C's did not (2.987 -> 2.981,
 # 1.900 -> 1.896), so FastSal-C ships its first run.
 SHIP_SECOND_RUN = ("fastsal-a",)
+# The seeds of successive FINETUNE runs, each from the one before (issue #24): FastSal-A's third run, seed 1, was
+# chosen on val among seeds 0, 1, 2 of that run from the second run's weights (val NSS 3.195 / 2.031 against
+# 3.127 / 1.990 and 3.146 / 1.991; docs/experiments.md, generalise-ensemble).
+FINETUNE_SEEDS = {"fastsal-a": (0, 1)}
+
+
+def finetune_summary(model):
+    """``", then runs of 8 epochs at 224x320 (seeds 0, 1)"``: what the FINETUNE runs of ``model`` add."""
+    opts, seeds = FINETUNE[model], FINETUNE_SEEDS.get(model, (0,))
+    return ", then {} run{} of {} epochs at {}x{} (seed{} {})".format(
+        len(seeds), "s" if len(seeds) > 1 else "", opts["epochs"], *opts["image_size"], "s" if len(seeds) > 1 else "",
+        ", ".join(map(str, seeds)))
 
 
 def second_run_name(model):
@@ -141,12 +153,19 @@ def phase_train(model, work, epochs):
 
 
 def phase_finetune(model, best, work):
-    """The second run of :data:`FINETUNE` from ``best`` (its weights, the blur dropped); its ``best.keras``."""
+    """The runs of :data:`FINETUNE` from ``best``, one per seed of :data:`FINETUNE_SEEDS`, each from the one before;
+    the last one's ``best.keras``."""
+    for i, seed in enumerate(FINETUNE_SEEDS.get(model, (0,))):
+        best = _finetune_run(model, best, os.path.join(work, "long" if i == 0 else f"long{i + 1}"), seed)
+    return best
+
+
+def _finetune_run(model, best, run, seed):
+    """One run of :data:`FINETUNE` from ``best`` (its weights, the blur dropped) with ``seed``; its ``best.keras``."""
     from tfsal.models import create_model
     from tfsal.predict import load_model
     from tfsal.train import train
 
-    run = os.path.join(work, "long")
     if os.path.isfile(os.path.join(run, "metrics.json")):
         return os.path.join(run, "best.keras")
     if os.path.isdir(run):
@@ -156,10 +175,10 @@ def phase_finetune(model, best, work):
     for layer in net.layers:
         if layer.weights:
             layer.set_weights(trained[layer.name].get_weights())
-    start = os.path.join(work, "long_start.weights.h5")
+    start = run + "_start.weights.h5"
     net.save_weights(start)
     return train(model, data=DATA, recipe=RECIPE, weights=start, out=run, verbose=2, output_blur="auto",
-                 int8_ready=False, **FINETUNE[model]).model_path
+                 int8_ready=False, seed=seed, **FINETUNE[model]).model_path
 
 
 def _blur_sigma(path):
@@ -238,7 +257,8 @@ def phase_int8(model, best, sigma, work):
 
 def _second_run(model):
     opts = FINETUNE.get(model) if model in SHIP_SECOND_RUN else None
-    return None if opts is None else {k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()}
+    return None if opts is None else {**{k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
+                                      "seeds": list(FINETUNE_SEEDS.get(model, (0,)))}
 
 
 def _ship_npz(model, source, name, sigma, work, replace, summary):
@@ -317,9 +337,7 @@ def phase_ship(model, blurred, float_sigma, final, sigma, work, replace):
     WEIGHTS_NAME-int8 (int8-ready, from the first run; blur ``sigma``)."""
     from tfsal.models import _pretrained
 
-    second = FINETUNE.get(model) if model in SHIP_SECOND_RUN else None
-    summary = SUMMARY[model] + ("" if second is None else ", then a second run of {} epochs at {}x{}".format(
-        second["epochs"], *second["image_size"]))
+    summary = SUMMARY[model] + (finetune_summary(model) if model in SHIP_SECOND_RUN else "")
     _ship_npz(model, blurred, WEIGHTS_NAME, float_sigma, work, replace, summary)
     if model in FLOAT_ONLY:  # one set: its plain int8 export already passes the export's parity threshold
         _pretrained.SHIPPED.update(_pretrained._read_index())
@@ -344,9 +362,7 @@ def ship_second_run(model, best, work, replace):
     from tfsal.models import _pretrained
 
     os.makedirs(work, exist_ok=True)
-    second = FINETUNE[model]
-    summary = SUMMARY[model] + ", then a second run of {} epochs at {}x{}".format(second["epochs"],
-                                                                                 *second["image_size"])
+    summary = SUMMARY[model] + finetune_summary(model)
     _ship_npz(model, best, WEIGHTS_NAME, _blur_sigma(best), work, replace, summary)
     _pretrained.SHIPPED.update(_pretrained._read_index())
     _export_shipped(model, WEIGHTS_NAME, "float16", work)
