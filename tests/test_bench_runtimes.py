@@ -8,8 +8,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from tfsal.bench_runtimes import (NOT_INSTALLED, _add_ratios, compare_runtimes, format_runtime_table,  # noqa: E402
-                                  interleaved_rounds)
+from tfsal.bench_runtimes import (NOT_INSTALLED, _add_ratios, _fingerprint, compare_runtimes,  # noqa: E402
+                                  format_runtime_table, int8_variant, interleaved_rounds)
 
 
 def _tiny():
@@ -42,6 +42,21 @@ def test_ratios_are_paired_and_floor_multiples():
     assert wall.shape == cpu.shape == (2, 2)
 
 
+def test_cache_fingerprint_and_int8_variant(tmp_path):
+    """Cached exports are keyed by the weights and settings (an upgrade or new weights never reuses old files), and
+    the int8 row names the layers its file keeps float."""
+    net = _tiny()
+    key = _fingerprint(net, None, 100, (20, None))
+    assert key == _fingerprint(net, None, 100, (20, None)) and len(key) == 12
+    assert key != _fingerprint(net, None, 50, (20, None))
+    net.get_layer("head").kernel.assign(net.get_layer("head").kernel + 1.0)
+    assert key != _fingerprint(net, None, 100, (20, None))
+    path = str(tmp_path / "m_int8.tflite")
+    assert int8_variant(path) == "int8 (uint8 io)"  # no sidecar
+    (tmp_path / "m_int8.tflite.json").write_text('{"int8_float": {"layers": ["fastsal_dec", "fastsal_out"]}}')
+    assert int8_variant(path) == "int8 (uint8 io; float: fastsal_dec, fastsal_out)"
+
+
 @pytest.mark.slow
 def test_compare_runtimes_tiny(tmp_path):
     floor = (("tiny 1x1 conv", "conv", (8, 8, 8), 8, 1),)
@@ -52,6 +67,8 @@ def test_compare_runtimes_tiny(tmp_path):
     assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["median_ms"] > 0
     assert rows[("tfsal litert (xnnpack)", "int8 (uint8 io)")]["cpu_ms"] >= 0
     assert rows[("tfsal litert (xnnpack)", "float32")]["floor_x"] > 0
+    assert rows[("tfsal litert (xnnpack)", "float32")]["parity_cc"] > 0.99  # same weights, float
+    assert all(r["parity_cc"] is not None for r in result["rows"] if "missing" not in r)
     have_onnx = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tf2onnx"))
     have_ov = have_onnx and all(importlib.util.find_spec(m) for m in ("openvino", "nncf"))
     assert ("missing" not in rows[("onnxruntime", "float32")]) == have_onnx

@@ -15,7 +15,9 @@ Example:
     >>> result = compare_runtimes(["fastsal-a"], threads=(1,), rounds=3)  # doctest: +SKIP
     >>> print(format_runtime_table(result))  # doctest: +SKIP
 """
+import hashlib
 import importlib.util
+import json
 import logging
 import os
 import time
@@ -23,10 +25,14 @@ import time
 import numpy as np
 
 from tfsal import checks
+from tfsal._version import __version__
+from tfsal.benchmark import cpu_description
 from tfsal.errors import UserError
-from tfsal.export import _convert_tflite, calibration_images, export_model
+from tfsal.export import (_convert_tflite, calibration_images, default_parity_images, export_model, parity_check,
+                          prepare_images)
 from tfsal.models._fastsal_fold import export_fold
 from tfsal.models import count_flops, load_keras_model, load_pretrained
+from tfsal.runtime import OnnxRunner, TFLiteRunner
 
 __all__ = ["compare_runtimes", "format_runtime_table", "FLOOR_KERNELS", "load_average", "interleaved_rounds",
            "litert_callable", "one_op_models", "profile_op_classes", "format_op_classes"]
@@ -76,6 +82,17 @@ def _exported_graph(net):
     return net if folded is None else folded[0]
 
 
+def _fingerprint(net, calibration, num_calibration, parity):
+    """12 hex digits that change with anything the cached exports depend on: tfsal's version, the model's graph
+    and input size, its weights, and the calibration and parity settings (a cache from another version or other
+    weights is never reused)."""
+    h = hashlib.sha256(json.dumps([__version__, str(net.input_shape), net.to_json(), os.fspath(calibration or ""),
+                                   num_calibration, list(parity)], default=str).encode())
+    for w in net.weights:
+        h.update(np.ascontiguousarray(np.asarray(w)).tobytes())
+    return h.hexdigest()[:12]
+
+
 def _export(model, out, fmt, quantize, calibration, num_calibration, parity, registered):
     if not os.path.isfile(out):
         kw = {"calibration": calibration, "num_calibration": num_calibration} if quantize == "int8" else {}
@@ -87,13 +104,28 @@ def _export(model, out, fmt, quantize, calibration, num_calibration, parity, reg
     return out
 
 
+def int8_variant(path):
+    """The int8 row's variant label from the export's sidecar: ``"int8 (uint8 io)"``, or with the layers that
+    ``tfsal export``'s default ``--float-ops auto`` kept float (FastSal-A's decoder), so that the row says it is not
+    a full-integer file."""
+    try:
+        with open(path + ".json") as f:
+            layers = (json.load(f).get("int8_float") or {}).get("layers") or []
+    except FileNotFoundError:
+        layers = []
+    return "int8 (uint8 io)" if not layers else f"int8 (uint8 io; float: {', '.join(layers)})"
+
+
 def _prepare(model, workdir, calibration, num_calibration, parity):
     net, name, registered = _keras_model(model)
     tag = name.replace("/", "_")
-    files = {"int8": os.path.join(workdir, f"{tag}_int8.tflite"),
-             "float32": os.path.join(workdir, f"{tag}_float32.tflite"),
-             "onnx": os.path.join(workdir, f"{tag}.onnx")}
-    src = registered or net  # a registered name: export loads its int8-ready weights for the int8 file
+    folder = os.path.join(workdir, f"{tag}-{_fingerprint(net, calibration, num_calibration, parity)}")
+    os.makedirs(folder, exist_ok=True)
+    files = {"int8": os.path.join(folder, f"{tag}_int8.tflite"),
+             "float32": os.path.join(folder, f"{tag}_float32.tflite"),
+             "onnx": os.path.join(folder, f"{tag}.onnx")}
+    # a registered name exports as `tfsal export NAME` does (int8: its default --float-ops auto, the float weights)
+    src = registered or net
     _export(src, files["int8"], "tflite", "int8", calibration, num_calibration, parity, registered)
     _export(src, files["float32"], "tflite", "none", calibration, num_calibration, parity, registered)
     if _installed("tf2onnx") and _installed("onnxruntime"):
@@ -101,12 +133,10 @@ def _prepare(model, workdir, calibration, num_calibration, parity):
     else:
         files["onnx"] = None
     h, w = net.input_shape[1:3]
-    return {"name": name, "files": files, "size": (h, w), "gflops": count_flops(_exported_graph(net))[1] / 1e9}
+    return {"name": name, "files": files, "size": (h, w), "gflops": count_flops(_exported_graph(net))[1] / 1e9,
+            "int8_variant": int8_variant(files["int8"]), "net": net}
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Runners: each a factory ``make(threads) -> callable`` of one batch-1 forward pass on a fixed input
-# --------------------------------------------------------------------------------------------------------------
 def litert_callable(path=None, content=None, threads=1, **options):
     """One batch-1 ``invoke`` of a ``.tflite`` model in the LiteRT interpreter (XNNPACK), on a fixed random input.
 
@@ -160,15 +190,18 @@ def _ort(path, size):
     return make
 
 
+def _ov_compiled(ov_model, threads, precision):
+    import openvino as ov
+
+    config = {"INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    if precision == "f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"  # no bf16/f16 on CPUs that have it: the float32 row
+    return ov.Core().compile_model(ov_model, "CPU", config)
+
+
 def _openvino(ov_model, size, precision):
     def make(n):
-        import openvino as ov
-
-        config = {"INFERENCE_NUM_THREADS": int(n), "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
-        if precision == "f32":
-            config["INFERENCE_PRECISION_HINT"] = "f32"  # no bf16/f16 on CPUs that have it: the float32 row
-        compiled = ov.Core().compile_model(ov_model, "CPU", config)
-        request = compiled.create_infer_request()
+        request = _ov_compiled(ov_model, n, precision).create_infer_request()
         x = _image(size)
         return lambda: request.infer({0: x})
 
@@ -219,29 +252,47 @@ def _ort_int8(onnx_path, workdir, tag, cal):
     return out
 
 
-def _model_rows(prep, workdir, calibration, num_calibration, ort_int8):
-    """Row specs of one model: ``(runtime, variant, precision, make or reason-it-is-missing)``."""
+def _litert_row(variant, precision, path):
+    return ("tfsal litert (xnnpack)", variant, precision, _litert(path), lambda: TFLiteRunner(path, num_threads=2))
+
+
+def _ort_row(variant, precision, path, size):
+    return ("onnxruntime", variant, precision, _ort(path, size), lambda: OnnxRunner(path))
+
+
+def _ov_row(variant, precision, ov_model, size, hint):
+    def predict():
+        compiled = _ov_compiled(ov_model, 2, hint)
+        return lambda x: np.asarray(compiled(np.asarray(x, np.float32))[0], np.float32).reshape(len(x), *size)
+
+    return ("openvino", variant, precision, _openvino(ov_model, size, hint), predict)
+
+
+def _model_rows(prep, calibration, num_calibration, ort_int8):
+    """Row specs of one model: ``(runtime, variant, precision, make or reason-it-is-missing, predictor or None)``;
+    ``make(threads)`` gives the timed callable, ``predictor()`` a callable from a raw-pixel batch to maps."""
     f, size, tag = prep["files"], prep["size"], os.path.basename(prep["files"]["int8"])[: -len("_int8.tflite")]
-    rows = [("tfsal litert (xnnpack)", "int8 (uint8 io)", "int8", _litert(f["int8"])),
-            ("tfsal litert (xnnpack)", "float32", "float32", _litert(f["float32"]))]
+    workdir = os.path.dirname(f["int8"])  # the model's fingerprinted cache folder (the other runtimes' files too)
+    rows = [_litert_row(prep["int8_variant"], "int8", f["int8"]), _litert_row("float32", "float32", f["float32"])]
     if f["onnx"] is None:
-        rows.append(("onnxruntime", "float32", "float32", NOT_INSTALLED))
+        rows.append(("onnxruntime", "float32", "float32", NOT_INSTALLED, None))
         if ort_int8:
-            rows.append(("onnxruntime", "int8 (static QDQ)", "int8", NOT_INSTALLED))
-        return rows + [("openvino", "fp32", "float32", "no ONNX file (tf2onnx/onnxruntime not installed)"),
-                       ("openvino", "int8 (nncf ptq)", "int8", "no ONNX file (tf2onnx/onnxruntime not installed)")]
-    rows.append(("onnxruntime", "float32", "float32", _ort(f["onnx"], size)))
+            rows.append(("onnxruntime", "int8 (static QDQ)", "int8", NOT_INSTALLED, None))
+        why = "no ONNX file (tf2onnx/onnxruntime not installed)"
+        return rows + [("openvino", "fp32", "float32", why, None), ("openvino", "int8 (nncf ptq)", "int8", why, None)]
+    rows.append(_ort_row("float32", "float32", f["onnx"], size))
     cal = None
     if ort_int8:
         cal = _calibration(size, calibration, num_calibration)
-        rows.append(("onnxruntime", "int8 (static QDQ)", "int8", _ort(_ort_int8(f["onnx"], workdir, tag, cal), size)))
+        rows.append(_ort_row("int8 (static QDQ)", "int8", _ort_int8(f["onnx"], workdir, tag, cal), size))
     if not (_installed("openvino") and _installed("nncf")):
         missing = "not installed (pip install tfsal[openvino])"
-        return rows + [("openvino", "fp32", "float32", missing), ("openvino", "int8 (nncf ptq)", "int8", missing)]
+        return rows + [("openvino", "fp32", "float32", missing, None),
+                       ("openvino", "int8 (nncf ptq)", "int8", missing, None)]
     cal = cal if cal is not None else _calibration(size, calibration, num_calibration)
     ov_fp32, ov_int8 = _ov_models(f["onnx"], workdir, tag, cal)
-    return rows + [("openvino", "fp32", "float32", _openvino(ov_fp32, size, "f32")),
-                   ("openvino", "int8 (nncf ptq)", "int8", _openvino(ov_int8, size, "int8"))]
+    return rows + [_ov_row("fp32", "float32", ov_fp32, size, "f32"),
+                   _ov_row("int8 (nncf ptq)", "int8", ov_int8, size, "int8")]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -313,6 +364,21 @@ def interleaved_rounds(fns, rounds, runs, warmup=0, cpu=False):
     return (wall, cpu_ms) if cpu else wall
 
 
+def _specs(models, workdir, calibration, num_calibration, parity, ort_int8, say):
+    """Every row to time: ``(model, runtime, variant, precision, gflops, make or missing reason, parity CC)``."""
+    specs = []
+    for model in models:
+        say(f"preparing {model if isinstance(model, str) else model.name} (exports cached in {workdir})")
+        prep = _prepare(model, workdir, calibration, num_calibration, parity)
+        images = prepare_images(default_parity_images(parity[0])[0], prep["size"])
+        for runtime, variant, precision, make, predict in _model_rows(prep, calibration, num_calibration, ort_int8):
+            cc = None
+            if callable(make) and predict is not None:
+                cc = parity_check(prep["net"], predict(), images)["cc_mean"]  # every runtime, the same images
+            specs.append((prep["name"], runtime, variant, precision, prep["gflops"], make, cc))
+    return specs
+
+
 def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7, runs=20, warmup=5,
                      workdir=None, calibration=None, num_calibration=100, num_parity=20, ort_int8=True, floor=True,
                      min_cc=None, progress=None):
@@ -325,11 +391,14 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
         rounds: rounds per thread count; one round times every row once (``runs`` calls, their median), in turn.
         runs: timed calls per row and round.
         warmup: untimed calls per row before the first round.
-        workdir: folder for the exported files (reused when present); default ``~/.cache/tfsal/bench``.
+        workdir: folder for the exported files, one subfolder per model and fingerprint (tfsal version, graph,
+            weights, calibration and parity settings: reused only when all match); default
+            ``~/.cache/tfsal/bench``.
         calibration: int8 calibration folder for tfsal, NNCF and ONNX Runtime alike (default: demo train, as
             ``tfsal export``).
         num_calibration: at most this many calibration images.
-        num_parity: parity images of each export (:func:`tfsal.export.export_model`).
+        num_parity: parity images (demo val) of each export (:func:`tfsal.export.export_model`) and of every
+            row's parity CC against the Keras model.
         min_cc: the exports' parity threshold; ``None``: the export's default (:data:`tfsal.export.DEFAULT_MIN_CC`).
         ort_int8: add an ONNX Runtime static int8 row.
         floor: time the one-layer models of :data:`FLOOR_KERNELS` in the same rounds (``True``), none
@@ -338,9 +407,9 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
 
     Returns:
         A dict: ``rows`` (``model``, ``runtime``, ``variant``, ``precision``, ``threads``, ``min_ms``,
-        ``median_ms``, ``gflops``, or ``missing`` with the reason), ``floor`` (``kernel``, ``kind``,
+        ``median_ms``, ``gflops``, ``parity_cc``, or ``missing`` with the reason), ``floor`` (``kernel``, ``kind``,
         ``precision``, ``threads``, ``gflops``, ``min_ms``, ``gflops_per_s``, ``cpu_ms``, ``gflops_per_cpu_s``),
-        ``load_before``, ``load_after``,
+        ``load_before``, ``load_after``, ``cpu`` (:func:`tfsal.benchmark.cpu_description`),
         ``rounds``, ``runs``, ``versions``. A row's ``cpu_ms`` is the median process CPU time per call (all
         threads; less sensitive to a loaded machine than the wall times).
 
@@ -357,12 +426,7 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
     workdir = os.path.expanduser(workdir or os.path.join("~", ".cache", "tfsal", "bench"))
     os.makedirs(workdir, exist_ok=True)
     say = progress or (lambda text: None)
-    specs = []  # (model, runtime, variant, precision, gflops, make or missing reason)
-    for model in models:
-        say(f"preparing {model if isinstance(model, str) else model.name} (exports cached in {workdir})")
-        prep = _prepare(model, workdir, calibration, num_calibration, (num_parity, min_cc))
-        for runtime, variant, precision, make in _model_rows(prep, workdir, calibration, num_calibration, ort_int8):
-            specs.append((prep["name"], runtime, variant, precision, prep["gflops"], make))
+    specs = _specs(models, workdir, calibration, num_calibration, (num_parity, min_cc), ort_int8, say)
     floors = _floor_rows(FLOOR_KERNELS if floor is True else (floor or ()))
     load_before = load_average()
     say("timing (load average %.2f %.2f %.2f)" % load_before)
@@ -373,7 +437,8 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
         per_round, cpu_rounds = (a.T for a in interleaved_rounds([make(n) for make in makers], rounds, runs, warmup,
                                                                   cpu=True))
         for spec in specs:
-            row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n)
+            row = dict(zip(("model", "runtime", "variant", "precision", "gflops"), spec[:5]), threads=n,
+                       parity_cc=spec[6])
             if callable(spec[5]):
                 times = per_round[live.index(spec)]
                 row.update(min_ms=float(min(times)), median_ms=float(np.median(times)),
@@ -389,6 +454,7 @@ def compare_runtimes(models=("fastsal-a", "fastsal-c"), threads=(1, 2), rounds=7
         say(f"{n} thread(s) done")
     _add_ratios(rows, floor_rows)
     return {"rows": rows, "floor": floor_rows, "load_before": load_before, "load_after": load_average(),
+            "cpu": cpu_description(),
             "rounds": rounds, "runs": runs, "warmup": warmup, "versions": _versions()}
 
 
@@ -587,23 +653,27 @@ def format_runtime_table(result):
     Returns:
         The text.
     """
-    lines = ["load average before %.2f %.2f %.2f, after %.2f %.2f %.2f; " % (*result["load_before"],
+    lines = [result.get("cpu", "CPU not recorded") + "; "
+             + "load average before %.2f %.2f %.2f, after %.2f %.2f %.2f; " % (*result["load_before"],
                                                                                *result["load_after"])
              + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
              f"batch 1; per row min and median over {result['rounds']} interleaved rounds, each round the median "
              f"of {result['runs']} runs after {result['warmup']} warm-up runs", "",
+             "parity CC: mean CC of the row's maps with the Keras model's on the demo val images (every runtime "
+             "the same images; int8 rows are only worth their speed at a CC near 1)", "",
              "| model | runtime | variant | threads | min ms | median ms | best other ÷ this (paired) | "
-             "CPU ms | GFLOPs | × floor | × floor (CPU) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU ms | GFLOPs | × floor | × floor (CPU) | parity CC |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         head = f"| {r['model']} | {r['runtime']} | {r['variant']} | {r['threads']} |"
+        cc = "-" if r.get("parity_cc") is None else f"{r['parity_cc']:.4f}"
         if "missing" in r:
-            lines.append(f"{head} {r['missing']} | | | | {r['gflops']:.2f} | | |")
+            lines.append(f"{head} {r['missing']} | | | | {r['gflops']:.2f} | | | |")
             continue
         ratio = "-" if r["vs_best_other"] is None else f"{r['vs_best_other']:.2f}×"
         fx = "-" if r["floor_x"] is None else f"{r['floor_x']:.1f}"
         fxc = "-" if r.get("floor_x_cpu") is None else f"{r['floor_x_cpu']:.1f}"
         lines.append(f"{head} {r['min_ms']:.2f} | {r['median_ms']:.2f} | {ratio} | {r['cpu_ms']:.2f} | "
-                     f"{r['gflops']:.2f} | {fx} | {fxc} |")
+                     f"{r['gflops']:.2f} | {fx} | {fxc} | {cc} |")
     if result["floor"]:
         lines += ["", "Floor (one-layer LiteRT models, same rounds; × floor = min ms ÷ (GFLOPs ÷ best conv rate of "
                   "the row's precision at its thread count)):", "",

@@ -23,7 +23,7 @@ from tfsal import checks
 from tfsal.errors import UserError
 from tfsal.runtime import OnnxRunner, TFLiteRunner, resolve_model
 
-__all__ = ["benchmark", "format_table", "header", "time_callable", "parity_warning"]
+__all__ = ["benchmark", "format_table", "header", "time_callable", "parity_warning", "cpu_description"]
 
 log = logging.getLogger("tfsal.benchmark")
 
@@ -56,11 +56,40 @@ def time_callable(fn, runs=100, warmup=10):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
+# The x86 instruction sets that decide XNNPACK's int8 speed against float32: without a dot-product extension
+# (VNNI) an int8 conv runs at about the float rate (docs/performance.md); with it, several times faster.
+INT8_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_description():
+    """The CPU's model name, core count and int8-relevant instruction sets, for a benchmark's header.
+
+    Returns:
+        e.g. ``"AMD EPYC, 2 CPUs, avx2"``: timings are comparable only between runs with the same description.
+
+    Example:
+        >>> "CPUs" in cpu_description()
+        True
+    """
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    name = value.strip()
+                elif key.strip() in ("flags", "Features"):
+                    flags = set(value.split())
+    except OSError:  # not Linux: the platform's name alone
+        pass
+    isa = [flag for flag in INT8_CPU_FLAGS if flag in flags]
+    return ", ".join([name, f"{os.cpu_count()} CPUs"] + ([" ".join(isa)] if isa else []))
+
+
 def header():
-    """A header line: CPU count, 1/5/15-minute load averages, runtime versions."""
+    """A header line: CPU, its int8-relevant instruction sets, 1/5/15-minute load averages, runtime versions."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    parts = [f"{platform.processor() or platform.machine()}", f"{os.cpu_count()} CPUs",
-             "load average %.2f %.2f %.2f" % load]
+    parts = [cpu_description(), "load average %.2f %.2f %.2f" % load]
     try:
         import importlib.metadata as md
 
